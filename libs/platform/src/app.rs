@@ -1,0 +1,201 @@
+//! The life of a service process: bind, prepare the database, then run the
+//! gRPC server, the bus supervisor with its consumers, the outbox relay and
+//! the readiness watcher until shutdown, and drain them in order.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::auth::{AccessRules, AuthLayer, KeySource, TokenVerifier};
+use crate::bus::{Bus, Consumer};
+use crate::config::ServiceSettings;
+
+/// A service with its port bound and its database ready, not yet serving.
+#[derive(Debug)]
+pub struct Prepared {
+    settings: ServiceSettings,
+    listener: TcpListener,
+    pool: PgPool,
+    bus: Bus,
+}
+
+/// What a service serves and consumes.
+pub struct Serve {
+    /// The service's own gRPC services (health and reflection are added).
+    pub routes: tonic::service::Routes,
+    /// Their fully-qualified names, for health and reflection.
+    pub service_names: Vec<&'static str>,
+    /// Its queues and handlers.
+    pub consumers: Vec<Consumer>,
+    /// Where token verification keys come from.
+    pub keys: Arc<dyn KeySource>,
+}
+
+/// Binds the listen address, creates the database if missing and migrates it.
+pub async fn prepare(
+    settings: ServiceSettings,
+    migrations: &sqlx::migrate::Migrator,
+) -> anyhow::Result<Prepared> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("{}: cannot listen on {}", settings.name, settings.listen))?;
+    let pool = crate::db::prepare(
+        &settings.database_url,
+        settings.database_max_connections,
+        migrations,
+    )
+    .await
+    .with_context(|| format!("{}: database not ready", settings.name))?;
+    let bus = Bus::new(settings.bus.clone());
+    Ok(Prepared {
+        settings,
+        listener,
+        pool,
+        bus,
+    })
+}
+
+impl Prepared {
+    /// The bound address (tests bind port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.settings.listen)
+    }
+
+    /// The database pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The bus (for publishing through the outbox relay).
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ServiceSettings {
+        &self.settings
+    }
+
+    /// Serves `routes` (named `service_names`) and `consumers`, verifying
+    /// tokens with identity's JWKS fetched from `identity_url`.
+    pub async fn run_with_identity_keys(
+        self,
+        routes: tonic::service::Routes,
+        service_names: Vec<&'static str>,
+        consumers: Vec<Consumer>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let keys = Arc::new(crate::auth::GrpcKeySource::new(&self.settings.identity_url)?);
+        let serve = Serve {
+            routes,
+            service_names,
+            consumers,
+            keys,
+        };
+        self.run(serve, shutdown).await
+    }
+
+    /// Serves until `shutdown`; then reports NOT_SERVING, drains in-flight
+    /// calls, lets consumers finish their current message, and stops the
+    /// relay.
+    pub async fn run(self, serve: Serve, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let Prepared {
+            settings,
+            listener,
+            pool,
+            bus,
+        } = self;
+        let (reporter, health_service) = tonic_health::server::health_reporter();
+        let mut names = serve.service_names.clone();
+        names.push("");
+        set_all(&reporter, &names, ServingStatus::NotServing).await;
+        let (reflection_v1, reflection_v1alpha) = crate::server::reflection(&serve.service_names)?;
+        let routes = serve
+            .routes
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha);
+
+        let background = CancellationToken::new();
+        let bus_task = bus.spawn(serve.consumers, pool.clone(), background.clone());
+        let relay_task = tokio::spawn(crate::outbox::relay(pool.clone(), bus.clone(), background.clone()));
+        let ready_task = tokio::spawn(watch_readiness(
+            reporter.clone(),
+            names.clone(),
+            pool.clone(),
+            bus.clone(),
+            background.clone(),
+        ));
+
+        let verifier = Arc::new(TokenVerifier::new(serve.keys));
+        let auth = AuthLayer::new(Arc::new(AccessRules::builtin()), verifier);
+        tracing::info!(service = settings.name, address = %listener.local_addr()?, "Serving.");
+        let drain = {
+            let shutdown = shutdown.clone();
+            let background = background.clone();
+            let reporter = reporter.clone();
+            let names = names.clone();
+            async move {
+                shutdown.cancelled().await;
+                background.cancel();
+                set_all(&reporter, &names, ServingStatus::NotServing).await;
+            }
+        };
+        let served = crate::server::serve(listener, routes, auth, &settings.limits, drain).await;
+        background.cancel();
+        let _ = tokio::join!(bus_task, relay_task, ready_task);
+        pool.close().await;
+        tracing::info!(service = settings.name, "Stopped.");
+        served
+    }
+}
+
+async fn set_all(reporter: &HealthReporter, names: &[&str], status: ServingStatus) {
+    for name in names {
+        reporter.set_service_status(*name, status).await;
+    }
+}
+
+/// SERVING while the database answers and the bus is connected.
+async fn watch_readiness(
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+    pool: PgPool,
+    bus: Bus,
+    stop: CancellationToken,
+) {
+    let mut connected = bus.watch_connected();
+    let mut last = None;
+    loop {
+        let db_ok = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query("SELECT 1").execute(&pool),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        let status = if db_ok && bus.is_connected() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        if last != Some(status) {
+            tracing::info!(?status, database = db_ok, bus = bus.is_connected(), "Readiness changed.");
+            set_all(&reporter, &names, status).await;
+            last = Some(status);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = connected.changed() => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}

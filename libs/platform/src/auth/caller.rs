@@ -1,0 +1,153 @@
+//! The authenticated caller of a request, and the one helper that decides
+//! whether it may act on an account's resources.
+
+use std::collections::BTreeSet;
+
+use tonic::{Code, Status};
+
+use super::roles;
+use super::token::{Claims, PrincipalKind};
+
+/// Permissions of service accounts start with this and act across accounts.
+pub const PLATFORM_PREFIX: &str = "platform.";
+
+/// Who is calling: put in the request extensions by the auth layer.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// User id or service account id.
+    pub subject: String,
+    /// User or service account.
+    pub kind: PrincipalKind,
+    /// The active account of a user's token.
+    pub account: Option<String>,
+    /// Role ids in the active account.
+    pub roles: Vec<String>,
+    permissions: BTreeSet<String>,
+}
+
+impl Caller {
+    /// The caller described by verified claims.
+    pub fn from_claims(claims: Claims) -> Self {
+        let mut permissions: BTreeSet<String> = roles::permissions_of(&claims.roles)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if claims.kind == PrincipalKind::Service {
+            // Only service accounts may carry platform permissions.
+            permissions.extend(
+                claims
+                    .perms
+                    .into_iter()
+                    .filter(|p| p.starts_with(PLATFORM_PREFIX)),
+            );
+        }
+        Self {
+            subject: claims.sub,
+            kind: claims.kind,
+            account: claims.acc,
+            roles: claims.roles,
+            permissions,
+        }
+    }
+
+    /// Whether the caller holds `permission` (in its active account, or as a
+    /// platform permission).
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.contains(permission)
+    }
+
+    /// The caller's user id, if it is a user.
+    pub fn user_id(&self) -> Option<&str> {
+        (self.kind == PrincipalKind::User).then_some(self.subject.as_str())
+    }
+
+    /// Allows the call when the caller may use `permission` on `account_id`:
+    /// a user must be signed in to that very account (otherwise NOT_FOUND, so
+    /// another account's resources are not even confirmed to exist) and hold
+    /// the permission (otherwise PERMISSION_DENIED); a service account needs
+    /// the platform permission `platform.<permission>`.
+    pub fn require(&self, permission: &str, account_id: &str) -> Result<(), Status> {
+        if self.kind == PrincipalKind::Service {
+            let platform = format!("{PLATFORM_PREFIX}{permission}");
+            return if self.has(&platform) {
+                Ok(())
+            } else {
+                Err(denied(&platform))
+            };
+        }
+        if self.account.as_deref() != Some(account_id) {
+            return Err(crate::error::not_found("account", &format!("accounts/{account_id}")));
+        }
+        if self.has(permission) {
+            Ok(())
+        } else {
+            Err(denied(permission))
+        }
+    }
+
+    /// Allows the call when the caller is the user `user_id` itself.
+    pub fn require_self(&self, user_id: &str) -> Result<(), Status> {
+        if self.user_id() == Some(user_id) {
+            Ok(())
+        } else {
+            Err(crate::error::not_found("user", &format!("users/{user_id}")))
+        }
+    }
+}
+
+/// PERMISSION_DENIED naming the missing permission.
+pub fn denied(permission: &str) -> Status {
+    crate::error::refused(
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+        format!("the caller lacks the permission {permission}"),
+    )
+}
+
+/// The caller of a request, as put there by the auth layer.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<&Caller, Status> {
+    request.extensions().get::<Caller>().ok_or_else(|| {
+        crate::error::refused(
+            Code::Unauthenticated,
+            "UNAUTHENTICATED",
+            "this call needs an access token",
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(account: &str, roles: &[&str]) -> Caller {
+        Caller::from_claims(Claims {
+            iss: String::new(),
+            aud: String::new(),
+            sub: "u1".into(),
+            kind: PrincipalKind::User,
+            acc: Some(account.into()),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            perms: vec!["platform.profile.legal.read".into()],
+            pv: 0,
+            iat: 0,
+            exp: 0,
+            jti: String::new(),
+        })
+    }
+
+    #[test]
+    fn another_accounts_resources_are_not_found() {
+        let caller = user("A", &["global_admin"]);
+        assert!(caller.require("profile.legal.read", "A").is_ok());
+        let err = caller.require("profile.legal.read", "B").err().map(|s| s.code());
+        assert_eq!(err, Some(Code::NotFound));
+    }
+
+    #[test]
+    fn missing_permission_is_denied_and_users_cannot_claim_platform_permissions() {
+        let caller = user("A", &["report_viewer"]);
+        let err = caller.require("profile.legal.read", "A").err().map(|s| s.code());
+        assert_eq!(err, Some(Code::PermissionDenied));
+        assert!(!caller.has("platform.profile.legal.read"));
+    }
+}

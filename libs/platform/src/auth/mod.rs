@@ -1,0 +1,15 @@
+//! Authentication and authorization: access rules from the proto, token
+//! verification with identity's JWKS, the role table, the `Caller`.
+
+mod caller;
+mod layer;
+pub mod roles;
+mod rules;
+mod token;
+
+pub use caller::{Caller, PLATFORM_PREFIX, caller, denied};
+pub use layer::{Auth, AuthLayer};
+pub use rules::{AccessRules, Rule};
+pub use token::{
+    AUDIENCE, Claims, GrpcKeySource, ISSUER, KeySource, PrincipalKind, TokenError, TokenVerifier,
+};

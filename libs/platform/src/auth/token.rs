@@ -1,0 +1,209 @@
+//! Access tokens: EdDSA JWTs issued by identity and verified locally by every
+//! service with identity's JWK set, cached by `kid` and refreshed when a token
+//! names a key the cache does not know.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use partnerhub_proto::identity::v1::Jwk;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+
+/// `iss` of every access token.
+pub const ISSUER: &str = "partnerhub-identity";
+/// `aud` of every access token.
+pub const AUDIENCE: &str = "partnerhub";
+
+/// Who a token speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// A person.
+    User,
+    /// A service account (client credentials).
+    Service,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// User id or service account id.
+    pub sub: String,
+    /// User or service account.
+    pub kind: PrincipalKind,
+    /// Active account id (users); absent for service accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc: Option<String>,
+    /// Role ids in the active account (users).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Platform permissions (service accounts).
+    #[serde(default)]
+    pub perms: Vec<String>,
+    /// Permissions version: bumps when role definitions change.
+    #[serde(default)]
+    pub pv: u32,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Expires at (seconds since the epoch).
+    pub exp: i64,
+    /// Token id.
+    pub jti: String,
+}
+
+/// Why a token was refused. Deliberately coarse towards clients.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// Not a well-formed, correctly signed, current token of ours.
+    #[error("invalid access token")]
+    Invalid,
+    /// The signing key is unknown even after refreshing the key set.
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// The key set could not be fetched.
+    #[error("signing keys unavailable: {0}")]
+    KeysUnavailable(String),
+}
+
+/// Where the verifying keys come from: identity's `GetJwks` over gRPC, or
+/// identity's own key store inside identity.
+pub trait KeySource: Send + Sync + 'static {
+    /// Fetches the current key set.
+    fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<Jwk>>>;
+}
+
+/// Verifies access tokens against a cached key set.
+pub struct TokenVerifier {
+    source: Arc<dyn KeySource>,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: Mutex<Option<Instant>>,
+    min_refresh_interval: Duration,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier").finish_non_exhaustive()
+    }
+}
+
+impl TokenVerifier {
+    /// A verifier that refreshes at most once per second when it meets an
+    /// unknown `kid`.
+    pub fn new(source: Arc<dyn KeySource>) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 30;
+        Self {
+            source,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+            min_refresh_interval: Duration::from_secs(1),
+            validation,
+        }
+    }
+
+    /// Verifies signature, issuer, audience and expiry, and returns the claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if token.len() > 8 * 1024 {
+            return Err(TokenError::Invalid);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.kid.ok_or(TokenError::Invalid)?;
+        if let Some(claims) = self.verify_with_cached(token, &kid).await? {
+            return Ok(claims);
+        }
+        self.refresh().await?;
+        self.verify_with_cached(token, &kid)
+            .await?
+            .ok_or(TokenError::UnknownKey)
+    }
+
+    async fn verify_with_cached(&self, token: &str, kid: &str) -> Result<Option<Claims>, TokenError> {
+        let keys = self.keys.read().await;
+        let Some(key) = keys.get(kid) else {
+            return Ok(None);
+        };
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
+            .map(|data| Some(data.claims))
+            .map_err(|_| TokenError::Invalid)
+    }
+
+    /// Reloads the key set, at most once per `min_refresh_interval` (tokens
+    /// with made-up `kid`s must not turn into a flood of JWKS calls).
+    async fn refresh(&self) -> Result<(), TokenError> {
+        let mut last = self.last_refresh.lock().await;
+        if last.is_some_and(|t| t.elapsed() < self.min_refresh_interval) {
+            return Ok(());
+        }
+        let jwks = self
+            .source
+            .fetch()
+            .await
+            .map_err(|e| TokenError::KeysUnavailable(format!("{e:#}")))?;
+        let mut fresh = HashMap::new();
+        for jwk in jwks {
+            if let Some(key) = decoding_key(&jwk) {
+                fresh.insert(jwk.kid, key);
+            }
+        }
+        *self.keys.write().await = fresh;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// A decoding key from an Ed25519 JWK; anything else is skipped.
+fn decoding_key(jwk: &Jwk) -> Option<DecodingKey> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&jwk.x)
+        .ok()?;
+    // jsonwebtoken slices the first 32 bytes: refuse anything else up front.
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" || raw.len() != 32 {
+        return None;
+    }
+    DecodingKey::from_ed_components(&jwk.x).ok()
+}
+
+/// Fetches identity's key set over gRPC.
+#[derive(Debug, Clone)]
+pub struct GrpcKeySource {
+    channel: tonic::transport::Channel,
+}
+
+impl GrpcKeySource {
+    /// A source that calls identity at `url` (connected lazily).
+    pub fn new(url: &str) -> anyhow::Result<Self> {
+        let channel = tonic::transport::Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        Ok(Self { channel })
+    }
+}
+
+impl KeySource for GrpcKeySource {
+    fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<Jwk>>> {
+        Box::pin(async move {
+            use partnerhub_proto::identity::v1::{
+                GetJwksRequest, auth_service_client::AuthServiceClient,
+            };
+            let mut client = AuthServiceClient::new(self.channel.clone());
+            let response = client.get_jwks(GetJwksRequest {}).await?;
+            Ok(response.into_inner().keys)
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! Consumers: each delivery is applied in one database transaction together
+//! with its inbox row (so a duplicate has no second effect), acknowledged only
+//! after that transaction committed, retried after a delay when the handler
+//! fails, and dead-lettered after `max_attempts` or when it can never succeed.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::BusConfig;
+use super::envelope::{IncomingMessage, redelivery_properties};
+
+/// The two queues a service may consume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    /// `<ns>.<service>.events`, bound to the events exchange.
+    Events,
+    /// `<ns>.<service>.commands`, bound to the commands exchange with the
+    /// service's name; only that service reads it.
+    Commands,
+}
+
+impl QueueKind {
+    /// Name part.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Commands => "commands",
+        }
+    }
+}
+
+/// Why a handler could not apply a message.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Will never succeed (undecodable payload, unknown type): dead-letter now.
+    #[error("permanent failure: {0:#}")]
+    Permanent(anyhow::Error),
+    /// May succeed later (database down, a race): retry after a delay.
+    #[error("transient failure: {0:#}")]
+    Transient(anyhow::Error),
+}
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Transient(e.into())
+    }
+}
+
+impl From<prost::DecodeError> for HandlerError {
+    fn from(e: prost::DecodeError) -> Self {
+        Self::Permanent(e.into())
+    }
+}
+
+/// Applies messages inside the caller's transaction.
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `message`; every write goes through `tx`, which commits
+    /// together with the inbox row.
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        message: &'a IncomingMessage,
+    ) -> BoxFuture<'a, Result<(), HandlerError>>;
+}
+
+/// One queue of a service and the handler of its messages.
+#[derive(Clone)]
+pub struct Consumer {
+    /// Consuming service (`notification`).
+    pub service: &'static str,
+    /// Which of its queues.
+    pub kind: QueueKind,
+    /// For events: the message types (routing keys) to bind.
+    pub routing_keys: Vec<String>,
+    /// What to do with each message.
+    pub handler: Arc<dyn Handler>,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("service", &self.service)
+            .field("kind", &self.kind)
+            .field("routing_keys", &self.routing_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// The inbox key of this consumer (`notification.events`).
+    pub fn inbox_name(&self) -> String {
+        format!("{}.{}", self.service, self.kind.as_str())
+    }
+
+    /// Routing keys to bind: the event types, or the service name for
+    /// commands.
+    pub(crate) fn bindings(&self) -> Vec<String> {
+        match self.kind {
+            QueueKind::Events => self.routing_keys.clone(),
+            QueueKind::Commands => vec![self.service.to_owned()],
+        }
+    }
+}
+
+/// Consumes until `stop` fires (after the current message) or the channel
+/// fails.
+pub(crate) async fn run(
+    channel: Channel,
+    consumer: Consumer,
+    config: BusConfig,
+    pool: PgPool,
+    stop: CancellationToken,
+) -> lapin::Result<()> {
+    let queue = config.queue(consumer.service, consumer.kind);
+    channel
+        .basic_qos(config.prefetch, BasicQosOptions::default())
+        .await?;
+    // Copies to the retry and dead-letter queues must be confirmed before the
+    // original is acknowledged.
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut deliveries = channel
+        .basic_consume(
+            queue.as_str().into(),
+            format!("{}-{}", consumer.inbox_name(), uuid::Uuid::new_v4()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => break,
+            next = deliveries.next() => next,
+        };
+        let Some(delivery) = next else { break };
+        let delivery = delivery?;
+        process(&channel, &consumer, &config, &pool, &queue, delivery).await?;
+    }
+    Ok(())
+}
+
+async fn process(
+    channel: &Channel,
+    consumer: &Consumer,
+    config: &BusConfig,
+    pool: &PgPool,
+    queue: &str,
+    delivery: Delivery,
+) -> lapin::Result<()> {
+    let message = match IncomingMessage::from_delivery(&delivery) {
+        Ok(m) => m,
+        Err(reason) => {
+            tracing::warn!(%queue, %reason, "Dead-lettered a message without a valid envelope.");
+            return forward(channel, &delivery, &format!("{queue}.dead"), 0, &reason).await;
+        }
+    };
+    let span = tracing::info_span!(
+        "consume",
+        consumer = %consumer.inbox_name(),
+        message_type = %message.message_type,
+        message_id = %message.id,
+        attempt = message.attempt,
+    );
+    crate::telemetry::set_parent_from(&span, message.traceparent.as_deref(), message.tracestate.as_deref());
+    let outcome = apply(pool, consumer, &message).instrument(span.clone()).await;
+    let _entered = span.enter();
+    match outcome {
+        Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await.map(drop),
+        Err(HandlerError::Permanent(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "Dead-lettered a message that cannot be handled.");
+            forward(channel, &delivery, &format!("{queue}.dead"), message.attempt + 1, &format!("{e:#}")).await
+        }
+        Err(HandlerError::Transient(e)) => {
+            let attempt = message.attempt + 1;
+            if attempt >= config.max_attempts {
+                tracing::warn!(error = %format!("{e:#}"), attempt, "Dead-lettered a message after its last attempt.");
+                forward(channel, &delivery, &format!("{queue}.dead"), attempt, &format!("{e:#}")).await
+            } else {
+                tracing::info!(error = %format!("{e:#}"), attempt, "Message failed; it will be retried.");
+                forward(channel, &delivery, &format!("{queue}.retry"), attempt, &format!("{e:#}")).await
+            }
+        }
+    }
+}
+
+/// Applies a message once: the inbox row and the handler's writes commit
+/// together; a message already in the inbox is skipped.
+async fn apply(pool: &PgPool, consumer: &Consumer, message: &IncomingMessage) -> Result<(), HandlerError> {
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer.inbox_name())
+    .bind(&message.id)
+    .bind(&message.message_type)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        tracing::debug!("Skipped a message already applied.");
+        return Ok(());
+    }
+    consumer.handler.handle(&mut tx, message).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Publishes a copy of `delivery` to `queue` (through the default exchange),
+/// waits for the broker's confirm, then acknowledges the original. If the
+/// copy cannot be confirmed the original is returned to its queue.
+async fn forward(channel: &Channel, delivery: &Delivery, queue: &str, attempt: u32, error: &str) -> lapin::Result<()> {
+    let properties = redelivery_properties(delivery, attempt, error);
+    let confirmed = async {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &delivery.data,
+                properties,
+            )
+            .await?
+            .await
+    }
+    .await;
+    match confirmed {
+        Ok(c) if c.is_ack() => delivery.acker.ack(BasicAckOptions::default()).await.map(drop),
+        other => {
+            tracing::warn!(%queue, outcome = ?other.as_ref().map(|c| c.is_ack()), "Could not forward a message; returning it to its queue.");
+            delivery
+                .acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..BasicNackOptions::default()
+                })
+                .await
+                .map(drop)
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! RabbitMQ: configuration and names, the CloudEvents envelope, a supervised
+//! connection that reconnects and re-declares everything, and consumers that
+//! apply each message once (inbox), retry with a delay and dead-letter after
+//! a number of attempts.
+
+mod consumer;
+mod envelope;
+mod supervisor;
+mod topology;
+
+use std::time::Duration;
+
+pub use consumer::{Consumer, Handler, HandlerError, QueueKind};
+pub use envelope::{ATTEMPT_HEADER, IncomingMessage, OutgoingMessage};
+pub use supervisor::Bus;
+pub use topology::{Destination, declare_exchanges, declare_queue};
+
+/// How to reach RabbitMQ and how to name and pace things there.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// `amqp://user:pass@host:5672/vhost`.
+    pub url: String,
+    /// Prefix of every exchange and queue name (`partnerhub`); tests use a
+    /// fresh one each so they never see each other's messages.
+    pub namespace: String,
+    /// Unacknowledged deliveries per consumer.
+    pub prefetch: u16,
+    /// Deliveries of one message before it goes to the dead-letter queue.
+    pub max_attempts: u32,
+    /// Delay before a failed message is delivered again.
+    pub retry_delay: Duration,
+    /// Queues unused this long are deleted by the broker (tests only).
+    pub queue_expires: Option<Duration>,
+}
+
+impl BusConfig {
+    /// Settings for `url` with the defaults of a deployment.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            namespace: "partnerhub".into(),
+            prefetch: 32,
+            max_attempts: 5,
+            retry_delay: Duration::from_secs(5),
+            queue_expires: None,
+        }
+    }
+
+    /// The topic exchange of events.
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.namespace)
+    }
+
+    /// The direct exchange of commands (routing key: the target service).
+    pub fn commands_exchange(&self) -> String {
+        format!("{}.commands", self.namespace)
+    }
+
+    /// The queue of one service: `<ns>.<service>.events` or `.commands`.
+    pub fn queue(&self, service: &str, kind: QueueKind) -> String {
+        format!("{}.{service}.{}", self.namespace, kind.as_str())
+    }
+}

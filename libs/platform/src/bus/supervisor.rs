@@ -1,0 +1,203 @@
+//! The supervised connection. lapin does not recover connections reliably by
+//! itself, so the supervisor owns the connection: it connects with backoff,
+//! declares the topology, starts the consumers, publishes the current
+//! publisher channel to whoever needs it, and on any loss tears everything
+//! down and starts again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::options::ConfirmSelectOptions;
+use lapin::{Channel, Connection, ConnectionProperties};
+use sqlx::PgPool;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::consumer::{self, Consumer};
+use super::topology::{declare_exchanges, declare_queue};
+use super::{BusConfig, QueueKind};
+
+/// Handle on the supervised connection; cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    config: BusConfig,
+    publisher: watch::Sender<Option<Channel>>,
+    broken: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("namespace", &self.config.namespace)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Bus {
+    /// A bus that is not connected yet; `spawn` starts the supervisor.
+    pub fn new(config: BusConfig) -> Self {
+        let (publisher, _) = watch::channel(None);
+        Self {
+            config,
+            publisher,
+            broken: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BusConfig {
+        &self.config
+    }
+
+    /// Whether the connection is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.publisher.borrow().is_some()
+    }
+
+    /// Watches connectivity (true while connected).
+    pub fn watch_connected(&self) -> watch::Receiver<Option<Channel>> {
+        self.publisher.subscribe()
+    }
+
+    /// Waits for a publisher channel (confirms enabled); `None` once `stop`
+    /// fires first.
+    pub async fn publisher(&self, stop: &CancellationToken) -> Option<Channel> {
+        let mut rx = self.publisher.subscribe();
+        tokio::select! {
+            () = stop.cancelled() => None,
+            ready = rx.wait_for(Option::is_some) => ready.ok().and_then(|c| c.clone()),
+        }
+    }
+
+    /// Tells the supervisor that a channel failed, so it rebuilds everything.
+    pub fn report_broken(&self) {
+        self.broken.notify_one();
+    }
+
+    /// Runs the supervisor until `shutdown`: connects, declares, consumes,
+    /// and reconnects with backoff after any loss.
+    pub fn spawn(
+        &self,
+        consumers: Vec<Consumer>,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        tokio::spawn(async move { bus.supervise(consumers, pool, shutdown).await })
+    }
+
+    async fn supervise(self, consumers: Vec<Consumer>, pool: PgPool, shutdown: CancellationToken) {
+        let mut delay = Duration::from_millis(100);
+        while !shutdown.is_cancelled() {
+            match self.establish(&consumers).await {
+                Ok((connection, publisher)) => {
+                    delay = Duration::from_millis(100);
+                    self.run_connected(connection, publisher, &consumers, &pool, &shutdown)
+                        .await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "Cannot connect to RabbitMQ; retrying.");
+                    tokio::select! {
+                        () = shutdown.cancelled() => {}
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn establish(&self, consumers: &[Consumer]) -> lapin::Result<(Connection, Channel)> {
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("partnerhub-{}", std::process::id()).into());
+        let connection = Connection::connect(&self.config.url, properties).await?;
+        let setup = connection.create_channel().await?;
+        declare_exchanges(&setup, &self.config).await?;
+        for c in consumers {
+            let exchange = match c.kind {
+                QueueKind::Events => self.config.events_exchange(),
+                QueueKind::Commands => self.config.commands_exchange(),
+            };
+            let queue = self.config.queue(c.service, c.kind);
+            declare_queue(&setup, &self.config, &queue, &exchange, &c.bindings()).await?;
+        }
+        setup.close(200, "topology declared".into()).await.ok();
+        let publisher = connection.create_channel().await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok((connection, publisher))
+    }
+
+    async fn run_connected(
+        &self,
+        connection: Connection,
+        publisher: Channel,
+        consumers: &[Consumer],
+        pool: &PgPool,
+        shutdown: &CancellationToken,
+    ) {
+        let stop_consumers = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for c in consumers {
+            match connection.create_channel().await {
+                Ok(channel) => {
+                    tasks.spawn(consumer::run(
+                        channel,
+                        c.clone(),
+                        self.config.clone(),
+                        pool.clone(),
+                        stop_consumers.clone(),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot open a consumer channel; reconnecting.");
+                    connection.close(320, "reconnecting".into()).await.ok();
+                    return;
+                }
+            }
+        }
+        tracing::info!(namespace = %self.config.namespace, consumers = consumers.len(), "Connected to RabbitMQ.");
+        self.publisher.send_replace(Some(publisher));
+        let mut events = connection.events_listener();
+        let mut check = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.broken.notified() => {
+                    tracing::warn!("A RabbitMQ channel failed; reconnecting.");
+                    break;
+                }
+                event = events.next() => {
+                    if let Some(lapin::Event::Error(e)) = &event {
+                        tracing::warn!(error = %e, "Lost the RabbitMQ connection.");
+                        break;
+                    }
+                    if event.is_none() { break; }
+                }
+                ended = tasks.join_next(), if !tasks.is_empty() => {
+                    tracing::warn!(outcome = ?ended.map(|r| r.map(|x| x.err().map(|e| e.to_string()))), "A consumer stopped; reconnecting.");
+                    break;
+                }
+                _ = check.tick() => {
+                    if !connection.status().connected() {
+                        tracing::warn!("Lost the RabbitMQ connection.");
+                        break;
+                    }
+                }
+            }
+        }
+        self.publisher.send_replace(None);
+        // Consumers finish their current message, then stop.
+        stop_consumers.cancel();
+        while tasks.join_next().await.is_some() {}
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            connection.close(200, "shutting down".into()),
+        )
+        .await;
+    }
+}

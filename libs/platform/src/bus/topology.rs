@@ -1,0 +1,128 @@
+//! Exchanges and queues, declared idempotently at every (re)connection and
+//! also shipped as RabbitMQ definitions under deploy/.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{Channel, ExchangeKind};
+
+use super::BusConfig;
+
+/// Where an outgoing message goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The events topic exchange (routing key: the message type).
+    Events,
+    /// The commands direct exchange (routing key: the target service).
+    Commands,
+}
+
+impl Destination {
+    /// Stored form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Events => "events",
+            Self::Commands => "commands",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "events" => Some(Self::Events),
+            "commands" => Some(Self::Commands),
+            _ => None,
+        }
+    }
+
+    /// The exchange name under `config`'s namespace.
+    pub fn exchange(self, config: &BusConfig) -> String {
+        match self {
+            Self::Events => config.events_exchange(),
+            Self::Commands => config.commands_exchange(),
+        }
+    }
+}
+
+/// Declares the events (topic) and commands (direct) exchanges.
+pub async fn declare_exchanges(channel: &Channel, config: &BusConfig) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
+    channel
+        .exchange_declare(
+            config.events_exchange().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .exchange_declare(
+            config.commands_exchange().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares a durable quorum queue with its retry queue (`<queue>.retry`,
+/// which hands messages back after `retry_delay`) and its dead-letter queue
+/// (`<queue>.dead`), and binds the queue to `exchange` with each routing key.
+pub async fn declare_queue(
+    channel: &Channel,
+    config: &BusConfig,
+    queue: &str,
+    exchange: &str,
+    routing_keys: &[String],
+) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..QueueDeclareOptions::default()
+    };
+    channel
+        .queue_declare(queue.into(), durable, quorum(config))
+        .await?;
+    let mut retry = quorum(config);
+    let delay_ms = i64::try_from(config.retry_delay.as_millis()).unwrap_or(i64::MAX);
+    retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
+    retry.insert("x-dead-letter-exchange".into(), long(""));
+    retry.insert("x-dead-letter-routing-key".into(), long(queue));
+    // At-least-once dead-lettering: a retried message is never dropped on
+    // its way back to the main queue.
+    retry.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+    retry.insert("x-overflow".into(), long("reject-publish"));
+    channel
+        .queue_declare(format!("{queue}.retry").into(), durable, retry)
+        .await?;
+    channel
+        .queue_declare(format!("{queue}.dead").into(), durable, quorum(config))
+        .await?;
+    for key in routing_keys {
+        channel
+            .queue_bind(
+                queue.into(),
+                exchange.into(),
+                ShortString::from(key.as_str()),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn quorum(config: &BusConfig) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), long("quorum"));
+    if let Some(expires) = config.queue_expires {
+        let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
+        args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
+    }
+    args
+}
+
+fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s))
+}

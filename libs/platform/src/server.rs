@@ -1,0 +1,207 @@
+//! The gRPC server every service runs: grpc.health.v1, reflection, and one
+//! tower stack — request id, trace context, load shedding over a concurrency
+//! limit, authentication and authorization — with a per-call timeout and a
+//! graceful drain on shutdown.
+
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::Code;
+use tower::{BoxError, Layer, Service, ServiceBuilder};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tracing::Instrument;
+
+use crate::auth::AuthLayer;
+use crate::error::refused;
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Longest a call may run (a shorter `grpc-timeout` wins).
+    pub request_timeout: Duration,
+    /// Calls in flight at once; more are refused at once with UNAVAILABLE
+    /// (load shedding) so clients back off instead of queueing.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(10),
+            max_concurrent_requests: 512,
+        }
+    }
+}
+
+/// The reflection services (v1 and v1alpha) advertising `service_names`.
+pub fn reflection(
+    service_names: &[&str],
+) -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+)> {
+    let mut v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(partnerhub_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    let mut v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(partnerhub_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+    for name in service_names.iter().chain(["grpc.health.v1.Health"].iter()) {
+        v1 = v1.with_service_name(*name);
+        v1alpha = v1alpha.with_service_name(*name);
+    }
+    Ok((v1.build_v1()?, v1alpha.build_v1alpha()?))
+}
+
+/// Serves `routes` on `listener` behind the platform's layers until
+/// `shutdown` resolves, then drains in-flight calls.
+pub async fn serve(
+    listener: TcpListener,
+    routes: tonic::service::Routes,
+    auth: AuthLayer,
+    limits: &ServerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer)
+        .layer(OverloadLayer)
+        .load_shed()
+        .concurrency_limit(limits.max_concurrent_requests)
+        .layer(auth)
+        .into_inner();
+    tonic::transport::Server::builder()
+        .timeout(limits.request_timeout)
+        .layer(stack)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Opens a span per call (method, request id) that continues the caller's
+/// trace, and logs the outcome at DEBUG.
+#[derive(Debug, Clone, Copy)]
+struct TraceLayer;
+
+impl<S> Layer<S> for TraceLayer {
+    type Service = Trace<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Trace { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Trace<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Trace<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let request_id = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let span = tracing::info_span!(
+            "grpc",
+            otel.kind = "server",
+            rpc.method = %request.uri().path(),
+            request_id = %request_id,
+        );
+        crate::telemetry::set_parent_from_headers(&span, request.headers());
+        let started = Instant::now();
+        let future = self.inner.call(request);
+        Box::pin(
+            async move {
+                let result = future.await;
+                let status = match &result {
+                    Ok(r) => r
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0")
+                        .to_owned(),
+                    Err(e) => format!("error: {e}"),
+                };
+                tracing::debug!(%status, elapsed_ms = started.elapsed().as_millis() as u64, "Call finished.");
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// Turns the load shedder's refusal into a gRPC UNAVAILABLE answer instead of
+/// a transport error.
+#[derive(Debug, Clone, Copy)]
+struct OverloadLayer;
+
+impl<S> Layer<S> for OverloadLayer {
+    type Service = Overload<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Overload { inner }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Overload<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for Overload<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The load shedder is always ready; an error here would come from
+        // the inner services, which never fail readiness.
+        match self.inner.poll_ready(cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            Ok(match future.await {
+                Ok(response) => response,
+                Err(e) => {
+                    let e: BoxError = e.into();
+                    if e.is::<tower::load_shed::error::Overloaded>() {
+                        refused(Code::Unavailable, "OVERLOADED", "server overloaded; retry with backoff").into_http()
+                    } else {
+                        crate::error::internal(e.as_ref()).into_http()
+                    }
+                }
+            })
+        })
+    }
+}
+

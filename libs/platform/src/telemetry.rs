@@ -1,0 +1,120 @@
+//! Logs and traces: `tracing` with an env filter (`RUST_LOG`), text or JSON
+//! lines (`PARTNERHUB_LOG_FORMAT=json`), and OpenTelemetry traces exported
+//! over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace
+//! context crosses gRPC calls, the outbox and RabbitMQ.
+
+use std::collections::HashMap;
+
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the trace exporter alive; `shutdown` flushes it.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes and stops the exporter. Blocking: call it off the async
+    /// runtime's worker threads.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("telemetry shutdown: {e}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Must run inside the Tokio runtime (the
+/// OTLP exporter is built on it).
+pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn,h2=warn,tower=warn"));
+    let json = std::env::var("PARTNERHUB_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let fmt = if json {
+        tracing_subscriber::fmt::layer().json().with_current_span(true).boxed()
+    } else {
+        tracing_subscriber::fmt::layer().with_target(false).boxed()
+    };
+    let (otel, provider) = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .build()?;
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build();
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource)
+                .build();
+            let tracer = provider.tracer("partnerhub");
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            (
+                Some(tracing_opentelemetry::layer().with_tracer(tracer)),
+                Some(provider),
+            )
+        }
+        _ => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()?;
+    Ok(Telemetry { provider })
+}
+
+/// The W3C trace context of the current span, for an outbox row.
+pub fn current_trace_context() -> (Option<String>, Option<String>) {
+    let context = tracing::Span::current().context();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&context, &mut carrier);
+    (
+        carrier.remove("traceparent"),
+        carrier.remove("tracestate").filter(|s| !s.is_empty()),
+    )
+}
+
+/// Makes `span` a child of the remote context in `traceparent`/`tracestate`.
+pub fn set_parent_from(span: &tracing::Span, traceparent: Option<&str>, tracestate: Option<&str>) {
+    let Some(traceparent) = traceparent else {
+        return;
+    };
+    let mut carrier = HashMap::new();
+    carrier.insert("traceparent".to_owned(), traceparent.to_owned());
+    if let Some(ts) = tracestate {
+        carrier.insert("tracestate".to_owned(), ts.to_owned());
+    }
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(parent);
+}
+
+/// Reads trace context from HTTP/2 (gRPC) request headers.
+pub(crate) struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+/// Makes `span` a child of the trace context in gRPC request headers.
+pub(crate) fn set_parent_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+    if headers.contains_key("traceparent") {
+        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let _ = span.set_parent(parent);
+    }
+}

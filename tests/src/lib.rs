@@ -1,0 +1,1 @@
+//! Suite tests live in tests/tests.
