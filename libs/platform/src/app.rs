@@ -65,9 +65,7 @@ pub async fn prepare(
 impl Prepared {
     /// The bound address (tests bind port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| self.settings.listen)
+        self.listener.local_addr().unwrap_or(self.settings.listen)
     }
 
     /// The database pool.
@@ -94,7 +92,9 @@ impl Prepared {
         consumers: Vec<Consumer>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let keys = Arc::new(crate::auth::GrpcKeySource::new(&self.settings.identity_url)?);
+        let keys = Arc::new(crate::auth::GrpcKeySource::new(
+            &self.settings.identity_url,
+        )?);
         let serve = Serve {
             routes,
             service_names,
@@ -127,7 +127,11 @@ impl Prepared {
 
         let background = CancellationToken::new();
         let bus_task = bus.spawn(serve.consumers, pool.clone(), background.clone());
-        let relay_task = tokio::spawn(crate::outbox::relay(pool.clone(), bus.clone(), background.clone()));
+        let relay_task = tokio::spawn(crate::outbox::relay(
+            pool.clone(),
+            bus.clone(),
+            background.clone(),
+        ));
         let ready_task = tokio::spawn(watch_readiness(
             reporter.clone(),
             names.clone(),
@@ -188,7 +192,13 @@ async fn watch_readiness(
             ServingStatus::NotServing
         };
         if last != Some(status) {
-            tracing::info!(?status, database = db_ok, bus = bus.is_connected(), "Readiness changed.");
+            tracing::info!(
+                service = names.first().copied().unwrap_or_default(),
+                ?status,
+                database = db_ok,
+                bus = bus.is_connected(),
+                "Readiness changed."
+            );
             set_all(&reporter, &names, status).await;
             last = Some(status);
         }

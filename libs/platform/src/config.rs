@@ -78,7 +78,11 @@ pub struct ServiceSettings {
 impl ServiceSettings {
     /// Reads the settings of service `name` whose default port is
     /// `default_port`.
-    pub fn from_env(name: &'static str, default_port: u16, env: &dyn Env) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        name: &'static str,
+        default_port: u16,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
         let upper = name.to_uppercase();
         let listen = parse(
             env,
@@ -149,13 +153,19 @@ mod tests {
             s.map(|s| s.database_url.as_str()),
             Some("postgres://postgres@127.0.0.1:5432/partnerhub_profile")
         );
-        assert_eq!(s.map(|s| s.bus.events_exchange()), Some("partnerhub.events".into()));
+        assert_eq!(
+            s.map(|s| s.bus.events_exchange()),
+            Some("partnerhub.events".into())
+        );
     }
 
     #[test]
     fn a_bad_value_names_its_variable() {
         let env = HashMap::from([("PARTNERHUB_PROFILE_LISTEN".to_owned(), "nowhere".to_owned())]);
         let err = ServiceSettings::from_env("profile", 50052, &env).err();
-        assert_eq!(err.map(|e| e.variable), Some("PARTNERHUB_PROFILE_LISTEN".into()));
+        assert_eq!(
+            err.map(|e| e.variable),
+            Some("PARTNERHUB_PROFILE_LISTEN".into())
+        );
     }
 }

@@ -34,7 +34,10 @@ pub async fn create_if_missing(url: &str) -> anyhow::Result<()> {
     if !exists {
         let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
         // The name is quoted as an identifier above.
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await {
+        match sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+        {
             Ok(_) => tracing::info!(database = %name, "Created database."),
             // Another replica created it first.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}

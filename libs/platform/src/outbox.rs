@@ -29,7 +29,16 @@ pub async fn publish_event<M: prost::Message + prost::Name>(
     event: &M,
 ) -> Result<Uuid, sqlx::Error> {
     let full_name = M::full_name();
-    insert(conn, Destination::Events, &full_name, &full_name, source, subject, &event.encode_to_vec()).await
+    insert(
+        conn,
+        Destination::Events,
+        &full_name,
+        &full_name,
+        source,
+        subject,
+        &event.encode_to_vec(),
+    )
+    .await
 }
 
 /// Writes a command for `target_service` in the caller's transaction.
@@ -42,7 +51,16 @@ pub async fn send_command<M: prost::Message + prost::Name>(
     subject: &str,
     command: &M,
 ) -> Result<Uuid, sqlx::Error> {
-    insert(conn, Destination::Commands, target_service, &M::full_name(), source, subject, &command.encode_to_vec()).await
+    insert(
+        conn,
+        Destination::Commands,
+        target_service,
+        &M::full_name(),
+        source,
+        subject,
+        &command.encode_to_vec(),
+    )
+    .await
 }
 
 async fn insert(
@@ -80,7 +98,9 @@ async fn insert(
 
 /// Rows not yet published.
 pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(pool).await
+    sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
 }
 
 /// Runs the relay until `shutdown` (after the current batch).
@@ -143,7 +163,11 @@ struct Row {
     created_at: DateTime<Utc>,
 }
 
-async fn relay_batch(pool: &PgPool, bus: &Bus, channel: &lapin::Channel) -> Result<i64, RelayError> {
+async fn relay_batch(
+    pool: &PgPool,
+    bus: &Bus,
+    channel: &lapin::Channel,
+) -> Result<i64, RelayError> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, message_id, destination, routing_key, message_type, source, subject, payload,

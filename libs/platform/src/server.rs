@@ -41,8 +41,12 @@ impl Default for ServerLimits {
 pub fn reflection(
     service_names: &[&str],
 ) -> anyhow::Result<(
-    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
-    tonic_reflection::server::v1alpha::ServerReflectionServer<impl tonic_reflection::server::v1alpha::ServerReflection>,
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
 )> {
     let mut v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(partnerhub_proto::FILE_DESCRIPTOR_SET)
@@ -195,7 +199,12 @@ where
                 Err(e) => {
                     let e: BoxError = e.into();
                     if e.is::<tower::load_shed::error::Overloaded>() {
-                        refused(Code::Unavailable, "OVERLOADED", "server overloaded; retry with backoff").into_http()
+                        refused(
+                            Code::Unavailable,
+                            "OVERLOADED",
+                            "server overloaded; retry with backoff",
+                        )
+                        .into_http()
                     } else {
                         crate::error::internal(e.as_ref()).into_http()
                     }
@@ -204,4 +213,3 @@ where
         })
     }
 }
-

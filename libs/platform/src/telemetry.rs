@@ -40,7 +40,10 @@ pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn,h2=warn,tower=warn"));
     let json = std::env::var("PARTNERHUB_LOG_FORMAT").is_ok_and(|v| v == "json");
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_current_span(true).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .boxed()
     } else {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };

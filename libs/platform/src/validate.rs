@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn resource_names() {
         let id = uuid::Uuid::now_v7().to_string();
-        assert_eq!(resource_id(&format!("users/{id}"), "users"), Ok(id.as_str()));
+        assert_eq!(
+            resource_id(&format!("users/{id}"), "users"),
+            Ok(id.as_str())
+        );
         assert!(resource_id("users/x' OR 1=1", "users").is_err());
         let name = format!("accounts/{id}/legalProfile");
         assert_eq!(account_of(&name, "legalProfile"), Ok(id.as_str()));

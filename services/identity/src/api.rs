@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use partnerhub_platform::auth::{Claims, ISSUER, AUDIENCE, PrincipalKind, caller, roles};
+use partnerhub_platform::auth::{AUDIENCE, Claims, ISSUER, PrincipalKind, caller, roles};
 use partnerhub_platform::error::FieldViolation;
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::{outbox, validate};
@@ -43,7 +43,12 @@ impl Identity {
         }
     }
 
-    async fn issue(&self, user: Uuid, account: Uuid, roles: Vec<String>) -> Result<AccessToken, IdentityError> {
+    async fn issue(
+        &self,
+        user: Uuid,
+        account: Uuid,
+        roles: Vec<String>,
+    ) -> Result<AccessToken, IdentityError> {
         let now = Utc::now();
         let expires = now + self.token_ttl;
         let claims = Claims {
@@ -69,13 +74,20 @@ impl Identity {
         domain::check_sign_up(&req).map_err(IdentityError::Invalid)?;
         let password_hash = crate::password::hash(req.password.clone()).await?;
         let email_normalized = domain::normalize_email(&req.email);
-        let locale = if req.locale.is_empty() { "en-US" } else { req.locale.as_str() };
+        let locale = if req.locale.is_empty() {
+            "en-US"
+        } else {
+            req.locale.as_str()
+        };
         let display_name = if req.account_display_name.is_empty() {
             domain::default_display_name(&req.email)
         } else {
             req.account_display_name.clone()
         };
-        let roles: Vec<String> = roles::FOUNDER_ROLES.iter().map(|r| (*r).to_owned()).collect();
+        let roles: Vec<String> = roles::FOUNDER_ROLES
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect();
 
         let mut tx = self.pool.begin().await?;
         let user = store::insert_user(
@@ -92,7 +104,8 @@ impl Identity {
         )
         .await?
         .ok_or(IdentityError::EmailTaken)?;
-        let account = store::insert_account(&mut tx, Uuid::now_v7(), &display_name, user.id).await?;
+        let account =
+            store::insert_account(&mut tx, Uuid::now_v7(), &display_name, user.id).await?;
         store::insert_membership(&mut tx, account.id, user.id, &roles).await?;
         let account_name = format!("accounts/{}", account.id);
         let user_name = format!("users/{}", user.id);
@@ -138,10 +151,16 @@ impl Identity {
     async fn sign_in(&self, req: SignInRequest) -> Result<SignInResponse, IdentityError> {
         let mut violations = Vec::new();
         if req.email.is_empty() || req.email.len() > 254 {
-            violations.push(FieldViolation::new("email", "is required (at most 254 characters)"));
+            violations.push(FieldViolation::new(
+                "email",
+                "is required (at most 254 characters)",
+            ));
         }
         if req.password.is_empty() || req.password.chars().count() > 128 {
-            violations.push(FieldViolation::new("password", "is required (at most 128 characters)"));
+            violations.push(FieldViolation::new(
+                "password",
+                "is required (at most 128 characters)",
+            ));
         }
         let account_id = if req.account.is_empty() {
             None
@@ -158,7 +177,9 @@ impl Identity {
             return Err(IdentityError::Invalid(violations));
         }
         let user = store::user_by_email(&self.pool, &domain::normalize_email(&req.email)).await?;
-        let ok = crate::password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+        let ok =
+            crate::password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone()))
+                .await?;
         let user = match user {
             Some(user) if ok => user,
             _ => return Err(IdentityError::InvalidCredentials),
@@ -167,7 +188,9 @@ impl Identity {
             .await?
             .ok_or_else(|| IdentityError::AccountNotFound(req.account.clone()))?;
         if account.state != "ACTIVE" {
-            return Err(IdentityError::AccountUnavailable(account.state.to_lowercase()));
+            return Err(IdentityError::AccountUnavailable(
+                account.state.to_lowercase(),
+            ));
         }
         let access_token = self.issue(user.id, account.id, roles).await?;
         Ok(SignInResponse {
@@ -206,15 +229,28 @@ fn account_message(account: &AccountRow) -> Account {
 
 #[tonic::async_trait]
 impl AuthService for Identity {
-    async fn sign_up(&self, request: Request<SignUpRequest>) -> Result<Response<SignUpResponse>, Status> {
-        Ok(Response::new(Identity::sign_up(self, request.into_inner()).await?))
+    async fn sign_up(
+        &self,
+        request: Request<SignUpRequest>,
+    ) -> Result<Response<SignUpResponse>, Status> {
+        Ok(Response::new(
+            Identity::sign_up(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn sign_in(&self, request: Request<SignInRequest>) -> Result<Response<SignInResponse>, Status> {
-        Ok(Response::new(Identity::sign_in(self, request.into_inner()).await?))
+    async fn sign_in(
+        &self,
+        request: Request<SignInRequest>,
+    ) -> Result<Response<SignInResponse>, Status> {
+        Ok(Response::new(
+            Identity::sign_in(self, request.into_inner()).await?,
+        ))
     }
 
-    async fn get_jwks(&self, _request: Request<GetJwksRequest>) -> Result<Response<GetJwksResponse>, Status> {
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
         let keys = self.keys.jwks().await.map_err(IdentityError::Internal)?;
         Ok(Response::new(GetJwksResponse { keys }))
     }
@@ -222,13 +258,18 @@ impl AuthService for Identity {
 
 #[tonic::async_trait]
 impl AccountService for Identity {
-    async fn get_account(&self, request: Request<GetAccountRequest>) -> Result<Response<Account>, Status> {
+    async fn get_account(
+        &self,
+        request: Request<GetAccountRequest>,
+    ) -> Result<Response<Account>, Status> {
         let caller = caller(&request)?;
         let name = &request.get_ref().name;
         let id = validate::resource_id(name, "accounts")
             .map_err(|e| IdentityError::Invalid(vec![FieldViolation::new("name", e)]))?;
         caller.require(roles::perm::ACCOUNTS_READ, id)?;
-        let id: Uuid = id.parse().map_err(|_| IdentityError::AccountNotFound(name.clone()))?;
+        let id: Uuid = id
+            .parse()
+            .map_err(|_| IdentityError::AccountNotFound(name.clone()))?;
         let account = store::account(&self.pool, id)
             .await
             .map_err(IdentityError::from)?

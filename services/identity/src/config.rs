@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use base64::Engine;
-use partnerhub_platform::config::{ConfigError, Env, parse};
 use partnerhub_platform::ServiceSettings;
+use partnerhub_platform::config::{ConfigError, Env, parse};
 
 /// Identity's default port.
 pub const DEFAULT_PORT: u16 = 50051;

@@ -40,7 +40,11 @@ pub fn check_sign_up(req: &SignUpRequest) -> Result<(), Vec<FieldViolation>> {
     if !req.locale.is_empty() && !LOCALES.contains(&req.locale.as_str()) {
         v.add("locale", format!("must be one of {}", LOCALES.join(", ")));
     }
-    if v.is_empty() { Ok(()) } else { Err(v.into_vec()) }
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(v.into_vec())
+    }
 }
 
 /// The account name used when the request gives none: the email's domain.
@@ -71,7 +75,10 @@ mod tests {
             .into_iter()
             .map(|v| v.field)
             .collect();
-        assert_eq!(fields, ["email", "given_name", "family_name", "password", "locale"]);
+        assert_eq!(
+            fields,
+            ["email", "given_name", "family_name", "password", "locale"]
+        );
     }
 
     #[test]

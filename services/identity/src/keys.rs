@@ -140,7 +140,13 @@ impl Keys {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ciphertext = self
             .cipher
-            .encrypt(&nonce, Payload { msg: secret, aad: kid.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: secret,
+                    aad: kid.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("cannot seal the signing key"))?;
         let mut out = nonce.to_vec();
         out.extend(ciphertext);
@@ -155,7 +161,13 @@ impl Keys {
         let nonce: [u8; 12] = nonce.try_into().ok()?;
         let plain = self
             .cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: kid.as_bytes() })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: kid.as_bytes(),
+                },
+            )
             .ok()?;
         plain.try_into().ok()
     }

@@ -47,7 +47,11 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         config.key_rotation,
         config.access_token_ttl,
     );
-    let identity = api::Identity::new(prepared.pool().clone(), keys.clone(), config.access_token_ttl);
+    let identity = api::Identity::new(
+        prepared.pool().clone(),
+        keys.clone(),
+        config.access_token_ttl,
+    );
     Ok(Service {
         prepared,
         identity,

@@ -56,7 +56,10 @@ pub struct NewUser<'a> {
 }
 
 /// Inserts a user; `Ok(None)` when the email is taken.
-pub async fn insert_user(tx: &mut PgConnection, user: &NewUser<'_>) -> sqlx::Result<Option<UserRow>> {
+pub async fn insert_user(
+    tx: &mut PgConnection,
+    user: &NewUser<'_>,
+) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(
         "INSERT INTO users (id, email, email_normalized, given_name, family_name, locale, password_hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -126,7 +129,7 @@ pub async fn membership(
     user_id: Uuid,
     account_id: Option<Uuid>,
 ) -> sqlx::Result<Option<(AccountRow, Vec<String>)>> {
-    let row: Option<(Uuid, String, String, DateTime<Utc>, Vec<String>)> = sqlx::query_as(
+    let row: Option<MembershipRow> = sqlx::query_as(
         "SELECT a.id, a.display_name, a.state, a.created_at, m.roles
          FROM memberships m JOIN accounts a ON a.id = m.account_id
          WHERE m.user_id = $1 AND ($2::uuid IS NULL OR m.account_id = $2)
@@ -136,17 +139,14 @@ pub async fn membership(
     .bind(account_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, display_name, state, created_at, roles)| {
-        (
-            AccountRow {
-                id,
-                display_name,
-                state,
-                created_at,
-            },
-            roles,
-        )
-    }))
+    Ok(row.map(|r| (r.account, r.roles)))
+}
+
+#[derive(sqlx::FromRow)]
+struct MembershipRow {
+    #[sqlx(flatten)]
+    account: AccountRow,
+    roles: Vec<String>,
 }
 
 /// An account by id.

@@ -3,9 +3,9 @@
 use chrono::{DateTime, Utc};
 use partnerhub_platform::auth::{caller, roles::perm};
 use partnerhub_platform::error::{self, FieldViolation, invalid_argument};
+use partnerhub_platform::page;
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
-use partnerhub_platform::page;
 use partnerhub_proto::merge::v1::{
     ListMergeInvitationsRequest, ListMergeInvitationsResponse, MergeInvitation, MergeState,
     merge_service_server::MergeService,
@@ -41,7 +41,9 @@ impl MergeService for Merges {
             .map_err(|e| invalid_argument(vec![FieldViolation::new("parent", e)]))?;
         caller.require(perm::MERGE_READ, account)?;
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size).map_err(|e| v.add("page_size", e)).ok();
+        let size = page::page_size(req.page_size)
+            .map_err(|e| v.add("page_size", e))
+            .ok();
         let fingerprint = page::fingerprint(&[&req.parent]);
         let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
             .map_err(|e| v.add("page_token", e))
@@ -49,7 +51,9 @@ impl MergeService for Merges {
             .flatten();
         v.finish()?;
         let size = size.unwrap_or(page::DEFAULT_PAGE_SIZE);
-        let account: Uuid = account.parse().map_err(|_| error::not_found("account", &req.parent))?;
+        let account: Uuid = account
+            .parse()
+            .map_err(|_| error::not_found("account", &req.parent))?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, initiator_account, invitee_account, state, created_at FROM merge_invitations
              WHERE (initiator_account = $1 OR invitee_account = $1)

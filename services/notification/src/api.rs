@@ -4,8 +4,7 @@ use partnerhub_platform::auth::caller;
 use partnerhub_platform::error::{self, FieldViolation, invalid_argument};
 use partnerhub_platform::validate;
 use partnerhub_proto::notification::v1::{
-    GetUnreadCountRequest, GetUnreadCountResponse,
-    notification_service_server::NotificationService,
+    GetUnreadCountRequest, GetUnreadCountResponse, notification_service_server::NotificationService,
 };
 use sqlx::PgPool;
 use tonic::{Request, Response, Status};

@@ -39,8 +39,12 @@ async fn user_created(tx: &mut PgConnection, event: UserCreated) -> Result<(), H
     let account = id_of(&event.account, "accounts")?;
     let time = event
         .create_time
-        .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("UserCreated without create_time")))?;
+        .and_then(|t| {
+            DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        })
+        .ok_or_else(|| {
+            HandlerError::Permanent(anyhow::anyhow!("UserCreated without create_time"))
+        })?;
     sqlx::query(
         "INSERT INTO recipients (user_id, email, given_name, family_name, locale, source_time)
          VALUES ($1, $2, $3, $4, $5, $6)

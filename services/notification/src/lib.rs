@@ -30,7 +30,9 @@ pub struct Service(Prepared);
 
 /// Binds and prepares the database.
 pub async fn build(config: ServiceSettings) -> anyhow::Result<Service> {
-    Ok(Service(partnerhub_platform::prepare(config, &MIGRATIONS).await?))
+    Ok(Service(
+        partnerhub_platform::prepare(config, &MIGRATIONS).await?,
+    ))
 }
 
 /// The queues notification consumes and their handlers.

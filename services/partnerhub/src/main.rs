@@ -17,7 +17,11 @@ use tokio_util::sync::CancellationToken;
 use services::Name;
 
 #[derive(Debug, Parser)]
-#[command(name = "partnerhub", version, about = "Partner-account management back end")]
+#[command(
+    name = "partnerhub",
+    version,
+    about = "Partner-account management back end"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,7 +48,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("partnerhub: cannot start the async runtime: {e}");
@@ -100,7 +107,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
 
 async fn serve(names: Vec<Name>) -> anyhow::Result<()> {
     let env = ProcessEnv;
-    let drain = Duration::from_secs(parse(&env as &dyn Env, "PARTNERHUB_DRAIN_TIMEOUT_SECS", 25u64)?);
+    let drain = Duration::from_secs(parse(
+        &env as &dyn Env,
+        "PARTNERHUB_DRAIN_TIMEOUT_SECS",
+        25u64,
+    )?);
     let shutdown = CancellationToken::new();
     // Build every service first (bind, migrate): a configuration or database
     // problem stops the process before anything serves.
@@ -136,7 +147,10 @@ async fn serve(names: Vec<Name>) -> anyhow::Result<()> {
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(seconds = drain.as_secs(), "Drain deadline passed; exiting anyway.");
+        tracing::warn!(
+            seconds = drain.as_secs(),
+            "Drain deadline passed; exiting anyway."
+        );
     }
     match failure {
         Some(e) => Err(e),

@@ -36,7 +36,9 @@ impl LegalProfileService for Profile {
         let account = validate::account_of(name, "legalProfile")
             .map_err(|e| invalid_argument(vec![FieldViolation::new("name", e)]))?;
         caller.require(perm::LEGAL_READ, account)?;
-        let id: Uuid = account.parse().map_err(|_| error::not_found("legalProfile", name))?;
+        let id: Uuid = account
+            .parse()
+            .map_err(|_| error::not_found("legalProfile", name))?;
         let row: Option<(String, String, DateTime<Utc>, i64)> = sqlx::query_as(
             "SELECT legal_name, country, updated_at, version FROM legal_profiles WHERE account_id = $1",
         )

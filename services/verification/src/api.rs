@@ -37,7 +37,9 @@ impl VerificationService for Verification {
         let account = validate::account_of(name, "verificationStatus")
             .map_err(|e| invalid_argument(vec![FieldViolation::new("name", e)]))?;
         caller.require(perm::VERIFICATION_READ, account)?;
-        let id: Uuid = account.parse().map_err(|_| error::not_found("verificationStatus", name))?;
+        let id: Uuid = account
+            .parse()
+            .map_err(|_| error::not_found("verificationStatus", name))?;
         let row: Option<(String, String, DateTime<Utc>)> = sqlx::query_as(
             "SELECT status, sub_status, updated_at FROM account_status WHERE account_id = $1",
         )

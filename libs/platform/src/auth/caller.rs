@@ -76,7 +76,10 @@ impl Caller {
             };
         }
         if self.account.as_deref() != Some(account_id) {
-            return Err(crate::error::not_found("account", &format!("accounts/{account_id}")));
+            return Err(crate::error::not_found(
+                "account",
+                &format!("accounts/{account_id}"),
+            ));
         }
         if self.has(permission) {
             Ok(())
@@ -139,14 +142,20 @@ mod tests {
     fn another_accounts_resources_are_not_found() {
         let caller = user("A", &["global_admin"]);
         assert!(caller.require("profile.legal.read", "A").is_ok());
-        let err = caller.require("profile.legal.read", "B").err().map(|s| s.code());
+        let err = caller
+            .require("profile.legal.read", "B")
+            .err()
+            .map(|s| s.code());
         assert_eq!(err, Some(Code::NotFound));
     }
 
     #[test]
     fn missing_permission_is_denied_and_users_cannot_claim_platform_permissions() {
         let caller = user("A", &["report_viewer"]);
-        let err = caller.require("profile.legal.read", "A").err().map(|s| s.code());
+        let err = caller
+            .require("profile.legal.read", "A")
+            .err()
+            .map(|s| s.code());
         assert_eq!(err, Some(Code::PermissionDenied));
         assert!(!caller.has("platform.profile.legal.read"));
     }

@@ -40,7 +40,11 @@ impl AccessRules {
     pub fn from_descriptor_set(bytes: &[u8]) -> Result<Self, prost::DecodeError> {
         let set: descriptor::FileSet = prost::Message::decode(bytes)?;
         let mut rules = BTreeMap::new();
-        for file in set.file.iter().filter(|f| f.package.starts_with("partnerhub.")) {
+        for file in set
+            .file
+            .iter()
+            .filter(|f| f.package.starts_with("partnerhub."))
+        {
             for service in &file.service {
                 for method in &service.method {
                     let path = format!("/{}.{}/{}", file.package, service.name, method.name);
@@ -147,8 +151,17 @@ mod tests {
             .filter(|(_, r)| r.is_none())
             .map(|(p, _)| *p)
             .collect();
-        assert!(missing.is_empty(), "RPCs without an access rule: {missing:?}");
-        for package in ["identity", "profile", "verification", "notification", "merge"] {
+        assert!(
+            missing.is_empty(),
+            "RPCs without an access rule: {missing:?}"
+        );
+        for package in [
+            "identity",
+            "profile",
+            "verification",
+            "notification",
+            "merge",
+        ] {
             let prefix = format!("/partnerhub.{package}.v1.");
             assert!(
                 partnerhub.iter().any(|(p, _)| p.starts_with(&prefix)),

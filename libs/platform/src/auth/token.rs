@@ -131,7 +131,11 @@ impl TokenVerifier {
             .ok_or(TokenError::UnknownKey)
     }
 
-    async fn verify_with_cached(&self, token: &str, kid: &str) -> Result<Option<Claims>, TokenError> {
+    async fn verify_with_cached(
+        &self,
+        token: &str,
+        kid: &str,
+    ) -> Result<Option<Claims>, TokenError> {
         let keys = self.keys.read().await;
         let Some(key) = keys.get(kid) else {
             return Ok(None);

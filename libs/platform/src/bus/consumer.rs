@@ -9,7 +9,10 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
 use lapin::types::FieldTable;
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
@@ -171,23 +174,54 @@ async fn process(
         message_id = %message.id,
         attempt = message.attempt,
     );
-    crate::telemetry::set_parent_from(&span, message.traceparent.as_deref(), message.tracestate.as_deref());
-    let outcome = apply(pool, consumer, &message).instrument(span.clone()).await;
+    crate::telemetry::set_parent_from(
+        &span,
+        message.traceparent.as_deref(),
+        message.tracestate.as_deref(),
+    );
+    let outcome = apply(pool, consumer, &message)
+        .instrument(span.clone())
+        .await;
     let _entered = span.enter();
     match outcome {
-        Ok(()) => delivery.acker.ack(BasicAckOptions::default()).await.map(drop),
+        Ok(()) => delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(drop),
         Err(HandlerError::Permanent(e)) => {
             tracing::warn!(error = %format!("{e:#}"), "Dead-lettered a message that cannot be handled.");
-            forward(channel, &delivery, &format!("{queue}.dead"), message.attempt + 1, &format!("{e:#}")).await
+            forward(
+                channel,
+                &delivery,
+                &format!("{queue}.dead"),
+                message.attempt + 1,
+                &format!("{e:#}"),
+            )
+            .await
         }
         Err(HandlerError::Transient(e)) => {
             let attempt = message.attempt + 1;
             if attempt >= config.max_attempts {
                 tracing::warn!(error = %format!("{e:#}"), attempt, "Dead-lettered a message after its last attempt.");
-                forward(channel, &delivery, &format!("{queue}.dead"), attempt, &format!("{e:#}")).await
+                forward(
+                    channel,
+                    &delivery,
+                    &format!("{queue}.dead"),
+                    attempt,
+                    &format!("{e:#}"),
+                )
+                .await
             } else {
                 tracing::info!(error = %format!("{e:#}"), attempt, "Message failed; it will be retried.");
-                forward(channel, &delivery, &format!("{queue}.retry"), attempt, &format!("{e:#}")).await
+                forward(
+                    channel,
+                    &delivery,
+                    &format!("{queue}.retry"),
+                    attempt,
+                    &format!("{e:#}"),
+                )
+                .await
             }
         }
     }
@@ -195,7 +229,11 @@ async fn process(
 
 /// Applies a message once: the inbox row and the handler's writes commit
 /// together; a message already in the inbox is skipped.
-async fn apply(pool: &PgPool, consumer: &Consumer, message: &IncomingMessage) -> Result<(), HandlerError> {
+async fn apply(
+    pool: &PgPool,
+    consumer: &Consumer,
+    message: &IncomingMessage,
+) -> Result<(), HandlerError> {
     let mut tx = pool.begin().await?;
     let fresh = sqlx::query(
         "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3)
@@ -220,7 +258,13 @@ async fn apply(pool: &PgPool, consumer: &Consumer, message: &IncomingMessage) ->
 /// Publishes a copy of `delivery` to `queue` (through the default exchange),
 /// waits for the broker's confirm, then acknowledges the original. If the
 /// copy cannot be confirmed the original is returned to its queue.
-async fn forward(channel: &Channel, delivery: &Delivery, queue: &str, attempt: u32, error: &str) -> lapin::Result<()> {
+async fn forward(
+    channel: &Channel,
+    delivery: &Delivery,
+    queue: &str,
+    attempt: u32,
+    error: &str,
+) -> lapin::Result<()> {
     let properties = redelivery_properties(delivery, attempt, error);
     let confirmed = async {
         channel
@@ -236,7 +280,11 @@ async fn forward(channel: &Channel, delivery: &Delivery, queue: &str, attempt: u
     }
     .await;
     match confirmed {
-        Ok(c) if c.is_ack() => delivery.acker.ack(BasicAckOptions::default()).await.map(drop),
+        Ok(c) if c.is_ack() => delivery
+            .acker
+            .ack(BasicAckOptions::default())
+            .await
+            .map(drop),
         other => {
             tracing::warn!(%queue, outcome = ?other.as_ref().map(|c| c.is_ack()), "Could not forward a message; returning it to its queue.");
             delivery

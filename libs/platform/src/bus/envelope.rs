@@ -41,7 +41,10 @@ impl OutgoingMessage {
     pub fn properties(&self) -> BasicProperties {
         let mut headers = FieldTable::default();
         let mut put = |k: &str, v: &str| {
-            headers.insert(ShortString::from(k), AMQPValue::LongString(LongString::from(v)));
+            headers.insert(
+                ShortString::from(k),
+                AMQPValue::LongString(LongString::from(v)),
+            );
         };
         put("cloudEvents_specversion", "1.0");
         put("cloudEvents_id", &self.id.to_string());
@@ -94,7 +97,9 @@ impl IncomingMessage {
         let headers = props.headers().clone().unwrap_or_default();
         let text = |k: &str| -> Option<String> {
             match headers.inner().get(k)? {
-                AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+                AMQPValue::LongString(s) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
                 AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
                 _ => None,
             }
@@ -131,9 +136,16 @@ impl IncomingMessage {
 
 /// The properties of `delivery` with the attempt counter and last error set,
 /// for a copy sent to the retry or dead-letter queue.
-pub(crate) fn redelivery_properties(delivery: &Delivery, attempt: u32, error: &str) -> BasicProperties {
+pub(crate) fn redelivery_properties(
+    delivery: &Delivery,
+    attempt: u32,
+    error: &str,
+) -> BasicProperties {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+    headers.insert(
+        ATTEMPT_HEADER.into(),
+        AMQPValue::LongLongInt(i64::from(attempt)),
+    );
     let error: String = error.chars().take(512).collect();
     headers.insert(
         ERROR_HEADER.into(),

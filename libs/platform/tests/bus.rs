@@ -1,0 +1,204 @@
+//! The bus against the real RabbitMQ and PostgreSQL of the machine: a message
+//! delivered twice has one effect, and a message that always fails lands in
+//! the dead-letter queue after the configured number of attempts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use lapin::options::{BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::AMQPValue;
+use lapin::{Connection, ConnectionProperties};
+use partnerhub_platform::bus::{
+    ATTEMPT_HEADER, Bus, BusConfig, Consumer, Handler, HandlerError, IncomingMessage,
+    OutgoingMessage, QueueKind,
+};
+use partnerhub_testkit::{AMQP_URL, bus_config, database_url, drop_databases, eventually};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+const PROBE: &str = "partnerhub.test.v1.Probe";
+
+/// Records each applied message in `effects`; fails every time when told to.
+struct Recorder {
+    calls: Arc<AtomicU32>,
+    always_fail: bool,
+}
+
+impl Handler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        tx: &'a mut PgConnection,
+        message: &'a IncomingMessage,
+    ) -> BoxFuture<'a, Result<(), HandlerError>> {
+        Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            sqlx::query("INSERT INTO effects (message_id) VALUES ($1)")
+                .bind(&message.id)
+                .execute(&mut *tx)
+                .await?;
+            if self.always_fail {
+                return Err(HandlerError::Transient(anyhow::anyhow!(
+                    "downstream is down"
+                )));
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Harness {
+    pool: PgPool,
+    url: String,
+    bus: BusConfig,
+    calls: Arc<AtomicU32>,
+    stop: CancellationToken,
+}
+
+async fn start(always_fail: bool) -> anyhow::Result<Harness> {
+    partnerhub_testkit::init_logging();
+    let url = database_url("platform");
+    let pool = partnerhub_platform::db::prepare(
+        &url,
+        4,
+        &sqlx::migrate::Migrator::with_migrations(vec![]),
+    )
+    .await?;
+    sqlx::query("CREATE TABLE effects (message_id TEXT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    let config = bus_config(AMQP_URL);
+    let bus = Bus::new(config.clone());
+    let calls = Arc::new(AtomicU32::new(0));
+    let consumer = Consumer {
+        service: "probe",
+        kind: QueueKind::Events,
+        routing_keys: vec![PROBE.to_owned()],
+        handler: Arc::new(Recorder {
+            calls: calls.clone(),
+            always_fail,
+        }),
+    };
+    let stop = CancellationToken::new();
+    bus.spawn(vec![consumer], pool.clone(), stop.clone());
+    let probe = bus.clone();
+    eventually(Duration::from_secs(10), || {
+        let connected = probe.is_connected();
+        async move { connected.then_some(()) }
+    })
+    .await?;
+    Ok(Harness {
+        pool,
+        url,
+        bus: config,
+        calls,
+        stop,
+    })
+}
+
+async fn publish(
+    config: &BusConfig,
+    message: &OutgoingMessage,
+    times: usize,
+) -> anyhow::Result<()> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    for _ in 0..times {
+        let confirm = channel
+            .basic_publish(
+                config.events_exchange().into(),
+                PROBE.into(),
+                BasicPublishOptions::default(),
+                &message.payload,
+                message.properties(),
+            )
+            .await?
+            .await?;
+        assert!(confirm.is_ack());
+    }
+    connection.close(200, "done".into()).await?;
+    Ok(())
+}
+
+fn probe() -> OutgoingMessage {
+    OutgoingMessage {
+        id: uuid::Uuid::now_v7(),
+        message_type: PROBE.into(),
+        source: "//partnerhub/test".into(),
+        subject: "probes/1".into(),
+        time: chrono::Utc::now(),
+        payload: vec![],
+        traceparent: None,
+        tracestate: None,
+    }
+}
+
+async fn effects(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM effects")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn a_message_delivered_twice_has_one_effect() -> anyhow::Result<()> {
+    let h = start(false).await?;
+    publish(&h.bus, &probe(), 2).await?;
+    let calls = h.calls.clone();
+    eventually(Duration::from_secs(10), || {
+        let n = calls.load(Ordering::SeqCst);
+        async move { (n >= 1).then_some(()) }
+    })
+    .await?;
+    // Give the duplicate every chance to be applied too.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(effects(&h.pool).await, 1, "the duplicate was applied twice");
+    let inbox: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox")
+        .fetch_one(&h.pool)
+        .await?;
+    assert_eq!(inbox, 1);
+    h.stop.cancel();
+    drop_databases(vec![h.url]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> anyhow::Result<()> {
+    let h = start(true).await?;
+    publish(&h.bus, &probe(), 1).await?;
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let dead_queue = format!("{}.dead", h.bus.queue("probe", QueueKind::Events));
+    let dead = eventually(Duration::from_secs(15), || {
+        let channel = channel.clone();
+        let queue = dead_queue.clone();
+        async move {
+            channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .ok()
+                .flatten()
+        }
+    })
+    .await?;
+    assert_eq!(h.calls.load(Ordering::SeqCst), h.bus.max_attempts);
+    let attempt = dead
+        .delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER).cloned());
+    assert_eq!(
+        attempt,
+        Some(AMQPValue::LongLongInt(i64::from(h.bus.max_attempts)))
+    );
+    assert_eq!(effects(&h.pool).await, 0, "failed attempts must roll back");
+    connection.close(200, "done".into()).await?;
+    h.stop.cancel();
+    drop_databases(vec![h.url]);
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The five services in the test process, each on port 0 with a fresh
+//! database, sharing one fresh RabbitMQ namespace.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use partnerhub_platform::ServiceSettings;
+use partnerhub_platform::bus::BusConfig;
+use partnerhub_platform::server::ServerLimits;
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::{AMQP_URL, bus_config, database_url, drop_databases, eventually};
+
+/// Variations of a suite.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteOptions {
+    /// AMQP URL of identity only (to put a proxy between it and the broker).
+    pub identity_amqp_url: Option<String>,
+    /// How long identity's signing keys sign before rotating (default 30 days).
+    pub identity_key_rotation: Option<Duration>,
+}
+
+/// The running services.
+#[derive(Debug)]
+pub struct Suite {
+    /// Identity's address.
+    pub identity: SocketAddr,
+    /// Profile's address.
+    pub profile: SocketAddr,
+    /// Verification's address.
+    pub verification: SocketAddr,
+    /// Notification's address.
+    pub notification: SocketAddr,
+    /// Merge's address.
+    pub merge: SocketAddr,
+    /// The bus settings the services share.
+    pub bus: BusConfig,
+    databases: HashMap<&'static str, String>,
+    shutdown: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+}
+
+fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceSettings {
+    ServiceSettings {
+        name,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database_url: database_url(name),
+        database_max_connections: 5,
+        bus: bus.clone(),
+        identity_url: identity_url.to_owned(),
+        limits: ServerLimits::default(),
+    }
+}
+
+impl Suite {
+    /// Starts all five services.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(SuiteOptions::default()).await
+    }
+
+    /// Starts all five services with `options`.
+    pub async fn start_with(options: SuiteOptions) -> anyhow::Result<Self> {
+        crate::init_logging();
+        let bus = bus_config(AMQP_URL);
+        let shutdown = CancellationToken::new();
+        let mut databases = HashMap::new();
+        let mut tasks = Vec::new();
+
+        let mut identity_settings = settings("identity", &bus, "");
+        if let Some(url) = &options.identity_amqp_url {
+            identity_settings.bus.url = url.clone();
+        }
+        databases.insert("identity", identity_settings.database_url.clone());
+        let identity = partnerhub_identity::build(partnerhub_identity::Config {
+            service: identity_settings,
+            access_token_ttl: Duration::from_secs(900),
+            key_rotation: options
+                .identity_key_rotation
+                .unwrap_or(Duration::from_secs(30 * 86_400)),
+            key_encryption_key: Some([7u8; 32]),
+        })
+        .await?;
+        let identity_addr = identity.local_addr();
+        tasks.push(("identity", tokio::spawn(identity.run(shutdown.clone()))));
+        let identity_url = format!("http://{identity_addr}");
+
+        let s = settings("profile", &bus, &identity_url);
+        databases.insert("profile", s.database_url.clone());
+        let profile = partnerhub_profile::build(s).await?;
+        let profile_addr = profile.local_addr();
+        tasks.push(("profile", tokio::spawn(profile.run(shutdown.clone()))));
+
+        let s = settings("verification", &bus, &identity_url);
+        databases.insert("verification", s.database_url.clone());
+        let verification = partnerhub_verification::build(s).await?;
+        let verification_addr = verification.local_addr();
+        tasks.push((
+            "verification",
+            tokio::spawn(verification.run(shutdown.clone())),
+        ));
+
+        let s = settings("notification", &bus, &identity_url);
+        databases.insert("notification", s.database_url.clone());
+        let notification = partnerhub_notification::build(s).await?;
+        let notification_addr = notification.local_addr();
+        tasks.push((
+            "notification",
+            tokio::spawn(notification.run(shutdown.clone())),
+        ));
+
+        let s = settings("merge", &bus, &identity_url);
+        databases.insert("merge", s.database_url.clone());
+        let merge = partnerhub_merge::build(s).await?;
+        let merge_addr = merge.local_addr();
+        tasks.push(("merge", tokio::spawn(merge.run(shutdown.clone()))));
+
+        Ok(Self {
+            identity: identity_addr,
+            profile: profile_addr,
+            verification: verification_addr,
+            notification: notification_addr,
+            merge: merge_addr,
+            bus,
+            databases,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The five addresses, by service name.
+    pub fn addresses(&self) -> [(&'static str, SocketAddr); 5] {
+        [
+            ("identity", self.identity),
+            ("profile", self.profile),
+            ("verification", self.verification),
+            ("notification", self.notification),
+            ("merge", self.merge),
+        ]
+    }
+
+    /// A (lazily connected) channel to `addr`.
+    pub fn channel(addr: SocketAddr) -> anyhow::Result<Channel> {
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+                .timeout(Duration::from_secs(10))
+                .connect_lazy(),
+        )
+    }
+
+    /// A pool on the database of `service`, to check what a service stored.
+    pub async fn pool(&self, service: &str) -> anyhow::Result<PgPool> {
+        let url = self
+            .databases
+            .get(service)
+            .ok_or_else(|| anyhow::anyhow!("no service {service}"))?;
+        Ok(sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await?)
+    }
+
+    /// The health status of `addr` (overall, service name "").
+    pub async fn health(addr: SocketAddr) -> anyhow::Result<ServingStatus> {
+        let mut client = HealthClient::new(Self::channel(addr)?);
+        let response = client
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await?;
+        Ok(response.into_inner().status())
+    }
+
+    /// Waits until every service reports SERVING.
+    pub async fn wait_serving(&self) -> anyhow::Result<()> {
+        for (name, addr) in self.addresses() {
+            eventually(Duration::from_secs(20), || async move {
+                matches!(Self::health(addr).await, Ok(ServingStatus::Serving)).then_some(())
+            })
+            .await
+            .map_err(|e| e.context(format!("{name} never became SERVING")))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every service (graceful drain) and checks each stopped cleanly.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for (name, task) in std::mem::take(&mut self.tasks) {
+            match tokio::time::timeout(Duration::from_secs(15), task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => anyhow::bail!("{name} failed: {e:#}"),
+                Ok(Err(e)) => anyhow::bail!("{name} panicked: {e}"),
+                Err(_) => anyhow::bail!("{name} did not stop within 15 s"),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        for (_, task) in &self.tasks {
+            task.abort();
+        }
+        drop_databases(self.databases.values().cloned().collect());
+    }
+}
