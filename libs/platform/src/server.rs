@@ -74,9 +74,7 @@ pub async fn serve(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer)
-        .layer(OverloadLayer)
-        .load_shed()
-        .concurrency_limit(limits.max_concurrent_requests)
+        .layer(admission(limits.max_concurrent_requests))
         .layer(auth)
         .into_inner();
     tonic::transport::Server::builder()
@@ -86,6 +84,19 @@ pub async fn serve(
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
+}
+
+/// Admission control: at most `max` calls in flight; one more is refused at
+/// once with UNAVAILABLE instead of waiting in a queue.
+fn admission<S>(
+    max: usize,
+) -> impl Layer<S, Service = Overload<tower::load_shed::LoadShed<tower::limit::ConcurrencyLimit<S>>>>
++ Clone {
+    ServiceBuilder::new()
+        .layer(OverloadLayer)
+        .load_shed()
+        .concurrency_limit(max)
+        .into_inner()
 }
 
 /// Opens a span per call (method, request id) that continues the caller's
@@ -211,5 +222,37 @@ where
                 }
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn calls_beyond_the_limit_are_shed_with_unavailable() -> Result<(), BoxError> {
+        let (release, wait) = tokio::sync::watch::channel(false);
+        let slow = tower::service_fn(move |_: http::Request<()>| {
+            let mut wait = wait.clone();
+            async move {
+                let _ = wait.wait_for(|go| *go).await;
+                Ok::<_, Infallible>(http::Response::new(tonic::body::Body::empty()))
+            }
+        });
+        let service = admission(1).layer(slow);
+        let first = tokio::spawn(service.clone().oneshot(http::Request::new(())));
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let shed = service.clone().oneshot(http::Request::new(())).await?;
+        let status = tonic::Status::from_header_map(shed.headers()).map(|s| s.code());
+        assert_eq!(status, Some(Code::Unavailable));
+        release.send_replace(true);
+        let ok = first.await??;
+        assert!(ok.headers().get("grpc-status").is_none());
+        // Capacity is back once the first call finished.
+        let again = service.oneshot(http::Request::new(())).await?;
+        assert!(again.headers().get("grpc-status").is_none());
+        Ok(())
     }
 }

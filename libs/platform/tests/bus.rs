@@ -14,7 +14,9 @@ use partnerhub_platform::bus::{
     ATTEMPT_HEADER, Bus, BusConfig, Consumer, Handler, HandlerError, IncomingMessage,
     OutgoingMessage, QueueKind,
 };
-use partnerhub_testkit::{AMQP_URL, bus_config, database_url, drop_databases, eventually};
+use partnerhub_testkit::{
+    AMQP_URL, bus_config, database_url, delete_exchanges, drop_databases, eventually,
+};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -163,6 +165,7 @@ async fn a_message_delivered_twice_has_one_effect() -> anyhow::Result<()> {
     assert_eq!(inbox, 1);
     h.stop.cancel();
     drop_databases(vec![h.url]);
+    delete_exchanges(h.bus);
     Ok(())
 }
 
@@ -200,5 +203,6 @@ async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> an
     connection.close(200, "done".into()).await?;
     h.stop.cancel();
     drop_databases(vec![h.url]);
+    delete_exchanges(h.bus);
     Ok(())
 }

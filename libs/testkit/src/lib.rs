@@ -80,6 +80,37 @@ pub fn drop_databases(urls: Vec<String>) {
     .join();
 }
 
+/// Deletes the exchanges of a test namespace (its queues expire by
+/// themselves). Runs on its own thread and runtime so it works from `Drop`.
+pub fn delete_exchanges(config: partnerhub_platform::bus::BusConfig) {
+    let _ = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async move {
+            let properties = lapin::ConnectionProperties::default();
+            let Ok(connection) = lapin::Connection::connect(AMQP_URL, properties).await else {
+                return;
+            };
+            if let Ok(channel) = connection.create_channel().await {
+                for exchange in [config.events_exchange(), config.commands_exchange()] {
+                    let _ = channel
+                        .exchange_delete(
+                            exchange.into(),
+                            lapin::options::ExchangeDeleteOptions::default(),
+                        )
+                        .await;
+                }
+            }
+            let _ = connection.close(200, "cleanup".into()).await;
+        });
+    })
+    .join();
+}
+
 /// Polls `check` every 50 ms until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<T>
 where

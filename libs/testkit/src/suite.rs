@@ -211,5 +211,6 @@ impl Drop for Suite {
             task.abort();
         }
         drop_databases(self.databases.values().cloned().collect());
+        crate::delete_exchanges(self.bus.clone());
     }
 }
