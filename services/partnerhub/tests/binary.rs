@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use partnerhub_testkit::{Suite, database_url, drop_databases, eventually, unique};
+use partnerhub_testkit::{
+    AMQP_URL, Suite, bus_config, database_url, delete_exchanges, drop_databases, eventually,
+};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 fn free_port() -> anyhow::Result<u16> {
@@ -44,7 +46,8 @@ async fn serve_all_reports_serving_and_sigterm_exits_zero() -> anyhow::Result<()
         "PARTNERHUB_IDENTITY_URL",
         format!("http://127.0.0.1:{}", ports[0]),
     );
-    command.env("PARTNERHUB_AMQP_NAMESPACE", format!("t{}", unique()));
+    let bus = bus_config(AMQP_URL);
+    command.env("PARTNERHUB_AMQP_NAMESPACE", &bus.namespace);
     let mut child = command.spawn()?;
 
     for port in &ports {
@@ -64,6 +67,7 @@ async fn serve_all_reports_serving_and_sigterm_exits_zero() -> anyhow::Result<()
     })
     .await?;
     drop_databases(databases);
+    delete_exchanges(bus);
     assert_eq!(exit.code(), Some(0), "partnerhub exited with {exit:?}");
     Ok(())
 }
