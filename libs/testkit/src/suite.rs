@@ -25,6 +25,8 @@ pub struct SuiteOptions {
     pub identity_amqp_url: Option<String>,
     /// How long identity's signing keys sign before rotating (default 30 days).
     pub identity_key_rotation: Option<Duration>,
+    /// Identity's service accounts.
+    pub service_accounts: Vec<partnerhub_identity::config::ServiceAccount>,
 }
 
 /// The running services.
@@ -85,6 +87,10 @@ impl Suite {
                 .identity_key_rotation
                 .unwrap_or(Duration::from_secs(30 * 86_400)),
             key_encryption_key: Some([7u8; 32]),
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            reset_token_ttl: Duration::from_secs(3600),
+            invitation_ttl: Duration::from_secs(7 * 86_400),
+            service_accounts: options.service_accounts.clone(),
         })
         .await?;
         let identity_addr = identity.local_addr();

@@ -24,6 +24,26 @@ pub struct Config {
     /// unset, a random one is made per process: fine for one laptop process,
     /// not for replicas, which could not use each other's keys.
     pub key_encryption_key: Option<[u8; 32]>,
+    /// Lifetime of a refresh token (`PARTNERHUB_IDENTITY_REFRESH_TOKEN_TTL_DAYS`).
+    pub refresh_token_ttl: Duration,
+    /// Lifetime of password-reset tokens.
+    pub reset_token_ttl: Duration,
+    /// Lifetime of invitation tokens.
+    pub invitation_ttl: Duration,
+    /// Service accounts (`PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS`, a JSON array,
+    /// or `PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS_FILE`, a path to one).
+    pub service_accounts: Vec<ServiceAccount>,
+}
+
+/// A service account provisioned by configuration.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ServiceAccount {
+    /// Client id.
+    pub client_id: String,
+    /// argon2id PHC string of the client secret (never the secret itself).
+    pub secret_hash: String,
+    /// Platform permissions (`platform.*`).
+    pub permissions: Vec<String>,
 }
 
 impl Config {
@@ -39,13 +59,56 @@ impl Config {
                 problem: "must be the base64 encoding of exactly 32 bytes".into(),
             })?),
         };
+        let refresh_days = parse(env, "PARTNERHUB_IDENTITY_REFRESH_TOKEN_TTL_DAYS", 30u64)?;
         Ok(Self {
             service,
             access_token_ttl: Duration::from_secs(ttl.clamp(60, 3600)),
             key_rotation: Duration::from_secs(rotation_days.max(1) * 86_400),
             key_encryption_key,
+            refresh_token_ttl: Duration::from_secs(refresh_days.clamp(1, 365) * 86_400),
+            reset_token_ttl: Duration::from_secs(3600),
+            invitation_ttl: Duration::from_secs(7 * 86_400),
+            service_accounts: service_accounts(env)?,
         })
     }
+}
+
+fn service_accounts(env: &dyn Env) -> Result<Vec<ServiceAccount>, ConfigError> {
+    let (variable, json) = if let Some(json) = env.get("PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS") {
+        ("PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS", json)
+    } else if let Some(path) = env.get("PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS_FILE") {
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            variable: "PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS_FILE".into(),
+            problem: format!("cannot read {path}: {e}"),
+        })?;
+        ("PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS_FILE", text)
+    } else {
+        return Ok(Vec::new());
+    };
+    let problem = |problem: String| ConfigError {
+        variable: variable.into(),
+        problem,
+    };
+    let accounts: Vec<ServiceAccount> =
+        serde_json::from_str(&json).map_err(|e| problem(format!("invalid JSON: {e}")))?;
+    for account in &accounts {
+        if account.client_id.is_empty() || account.secret_hash.is_empty() {
+            return Err(problem(
+                "every service account needs client_id and secret_hash".into(),
+            ));
+        }
+        if let Some(p) = account
+            .permissions
+            .iter()
+            .find(|p| !p.starts_with("platform."))
+        {
+            return Err(problem(format!(
+                "{}: {p} is not a platform permission",
+                account.client_id
+            )));
+        }
+    }
+    Ok(accounts)
 }
 
 fn decode_key(b64: &str) -> Option<[u8; 32]> {

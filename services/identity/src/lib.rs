@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use partnerhub_platform::{Prepared, Serve};
 use partnerhub_proto::identity::v1::{
-    account_service_server::AccountServiceServer, auth_service_server::AuthServiceServer,
+    account_service_server::AccountServiceServer, activity_service_server::ActivityServiceServer,
+    auth_service_server::AuthServiceServer, member_service_server::MemberServiceServer,
+    role_service_server::RoleServiceServer, self_service_server::SelfServiceServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -47,11 +49,7 @@ pub async fn build(config: Config) -> anyhow::Result<Service> {
         config.key_rotation,
         config.access_token_ttl,
     );
-    let identity = api::Identity::new(
-        prepared.pool().clone(),
-        keys.clone(),
-        config.access_token_ttl,
-    );
+    let identity = api::Identity::new(prepared.pool().clone(), keys.clone(), Arc::new(config));
     Ok(Service {
         prepared,
         identity,
@@ -67,13 +65,22 @@ impl Service {
 
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let routes = tonic::service::Routes::new(AuthServiceServer::new(self.identity.clone()))
-            .add_service(AccountServiceServer::new(self.identity));
+        let identity = self.identity;
+        let routes = tonic::service::Routes::new(AuthServiceServer::new(identity.clone()))
+            .add_service(AccountServiceServer::new(identity.clone()))
+            .add_service(MemberServiceServer::new(identity.clone()))
+            .add_service(SelfServiceServer::new(identity.clone()))
+            .add_service(RoleServiceServer::new(identity.clone()))
+            .add_service(ActivityServiceServer::new(identity));
         let serve = Serve {
             routes,
             service_names: vec![
                 "partnerhub.identity.v1.AuthService",
                 "partnerhub.identity.v1.AccountService",
+                "partnerhub.identity.v1.MemberService",
+                "partnerhub.identity.v1.SelfService",
+                "partnerhub.identity.v1.RoleService",
+                "partnerhub.identity.v1.ActivityService",
             ],
             consumers: Vec::new(),
             keys: Arc::new(keys::LocalKeys(self.keys)),

@@ -1,7 +1,7 @@
 //! Helpers shared by the suite tests.
 
 use partnerhub_proto::identity::v1::{
-    SignUpRequest, SignUpResponse, auth_service_client::AuthServiceClient,
+    Session, SignUpRequest, auth_service_client::AuthServiceClient,
 };
 use partnerhub_testkit::{Suite, unique};
 use tonic::metadata::MetadataValue;
@@ -16,7 +16,7 @@ pub struct Founder {
 /// Signs a new user up through identity.
 pub async fn sign_up(suite: &Suite) -> anyhow::Result<Founder> {
     let mut auth = AuthServiceClient::new(Suite::channel(suite.identity)?);
-    let response: SignUpResponse = auth
+    let response: Session = auth
         .sign_up(SignUpRequest {
             email: format!("ada.{}@contoso.com", unique()),
             given_name: "Ada".into(),

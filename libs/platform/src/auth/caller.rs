@@ -1,7 +1,7 @@
 //! The authenticated caller of a request, and the one helper that decides
 //! whether it may act on an account's resources.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tonic::{Code, Status};
 
@@ -22,6 +22,10 @@ pub struct Caller {
     pub account: Option<String>,
     /// Role ids in the active account.
     pub roles: Vec<String>,
+    /// Location scopes of scoped roles (role id → location ids).
+    pub scopes: BTreeMap<String, Vec<String>>,
+    /// The token only allows changing a temporary password.
+    pub password_change_required: bool,
     permissions: BTreeSet<String>,
 }
 
@@ -46,6 +50,8 @@ impl Caller {
             kind: claims.kind,
             account: claims.acc,
             roles: claims.roles,
+            scopes: claims.scopes,
+            password_change_required: claims.pcr,
             permissions,
         }
     }
@@ -82,6 +88,58 @@ impl Caller {
             ));
         }
         if self.has(permission) {
+            Ok(())
+        } else {
+            Err(denied(permission))
+        }
+    }
+
+    /// The locations where `permission` applies: `None` when some role grants
+    /// it company-wide, else the union of the scopes of the roles that grant
+    /// it (empty when none does).
+    pub fn locations_for(&self, permission: &str) -> Option<BTreeSet<&str>> {
+        let mut scoped = BTreeSet::new();
+        for role in &self.roles {
+            let grants = roles::find(role).is_some_and(|r| r.permissions.contains(&permission));
+            if !grants {
+                continue;
+            }
+            match self.scopes.get(role) {
+                Some(locations) if !locations.is_empty() => {
+                    scoped.extend(locations.iter().map(String::as_str));
+                }
+                _ => return None,
+            }
+        }
+        Some(scoped)
+    }
+
+    /// Like [`Caller::require`], and the permission must also apply to
+    /// `location`: a location-scoped role acts only on its locations.
+    pub fn require_location(
+        &self,
+        permission: &str,
+        account_id: &str,
+        location: &str,
+    ) -> Result<(), Status> {
+        self.require(permission, account_id)?;
+        if self.kind == PrincipalKind::Service {
+            return Ok(());
+        }
+        match self.locations_for(permission) {
+            None => Ok(()),
+            Some(locations) if locations.contains(location) => Ok(()),
+            Some(_) => Err(denied(&format!("{permission} on location {location}"))),
+        }
+    }
+
+    /// Allows the call when the caller is a service account holding the
+    /// platform permission `permission` (which starts with `platform.`).
+    pub fn require_platform(&self, permission: &str) -> Result<(), Status> {
+        if self.kind == PrincipalKind::Service
+            && permission.starts_with(PLATFORM_PREFIX)
+            && self.has(permission)
+        {
             Ok(())
         } else {
             Err(denied(permission))
@@ -130,6 +188,8 @@ mod tests {
             kind: PrincipalKind::User,
             acc: Some(account.into()),
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            scopes: BTreeMap::from([("referrals_user".to_owned(), vec!["L1".to_owned()])]),
+            pcr: false,
             perms: vec!["platform.profile.legal.read".into()],
             pv: 0,
             iat: 0,
@@ -147,6 +207,23 @@ mod tests {
             .err()
             .map(|s| s.code());
         assert_eq!(err, Some(Code::NotFound));
+    }
+
+    #[test]
+    fn location_scoped_roles_act_only_on_their_locations() {
+        let scoped = user("A", &["referrals_user"]);
+        let perm = super::roles::perm::LOCATIONS_READ;
+        assert!(scoped.require_location(perm, "A", "L1").is_ok());
+        let err = scoped
+            .require_location(perm, "A", "L2")
+            .err()
+            .map(|s| s.code());
+        assert_eq!(err, Some(Code::PermissionDenied));
+        assert_eq!(scoped.locations_for(perm), Some(BTreeSet::from(["L1"])));
+        // The same permission from an unscoped role applies everywhere.
+        let both = user("A", &["referrals_user", "account_admin"]);
+        assert!(both.require_location(perm, "A", "L2").is_ok());
+        assert_eq!(both.locations_for(perm), None);
     }
 
     #[test]

@@ -14,6 +14,12 @@ use super::rules::{AccessRules, Rule};
 use super::token::{TokenError, TokenVerifier};
 use crate::error::refused;
 
+/// What a token whose password must change may still call.
+const PASSWORD_CHANGE_PATHS: &[&str] = &[
+    "/partnerhub.identity.v1.AuthService/ChangePassword",
+    "/partnerhub.identity.v1.AuthService/SignOut",
+];
+
 /// Authenticates and authorizes calls; see the module docs.
 #[derive(Clone)]
 pub struct AuthLayer {
@@ -126,6 +132,13 @@ async fn authorize(
         ),
     })?;
     let caller = Caller::from_claims(claims);
+    if caller.password_change_required && !PASSWORD_CHANGE_PATHS.contains(&path) {
+        return Err(crate::error::failed_precondition(
+            "PASSWORD_CHANGE_REQUIRED",
+            "password",
+            "the password is temporary: change it with ChangePassword first",
+        ));
+    }
     if let Rule::Permission(permission) = rule {
         let platform = format!("{}{permission}", super::caller::PLATFORM_PREFIX);
         if !caller.has(permission) && !caller.has(&platform) {

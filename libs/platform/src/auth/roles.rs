@@ -28,6 +28,10 @@ pub struct Role {
     pub family: Family,
     /// Permissions it grants (`area.resource.verb`).
     pub permissions: &'static [&'static str],
+    /// Roles whose holders may assign or remove it.
+    pub assignable_by: &'static [&'static str],
+    /// Whether it can be limited to some locations.
+    pub location_scopable: bool,
 }
 
 /// Permissions. `read` sees, `write` changes.
@@ -36,10 +40,13 @@ pub mod perm {
     pub const ACCOUNTS_READ: &str = "identity.accounts.read";
     /// Read members and their roles.
     pub const MEMBERS_READ: &str = "identity.members.read";
-    /// Create, update and remove members; assign non-privileged roles.
+    /// Create and invite users.
+    pub const MEMBERS_CREATE: &str = "identity.members.create";
+    /// Change members' roles and remove members (which roles is decided by
+    /// each role's `assignable_by`).
     pub const MEMBERS_WRITE: &str = "identity.members.write";
-    /// Assign and remove the privileged roles (Global admin, Compliance admin).
-    pub const PRIVILEGED_ROLES_WRITE: &str = "identity.privileged_roles.write";
+    /// Reset members' passwords (another Global admin's only as Global admin).
+    pub const MEMBERS_RESET_PASSWORD: &str = "identity.members.reset_password";
     /// Read the activity log.
     pub const ACTIVITY_READ: &str = "identity.activity.read";
     /// Read the legal profile.
@@ -91,8 +98,9 @@ use perm::*;
 const EVERYTHING: &[&str] = &[
     ACCOUNTS_READ,
     MEMBERS_READ,
+    MEMBERS_CREATE,
     MEMBERS_WRITE,
-    PRIVILEGED_ROLES_WRITE,
+    MEMBERS_RESET_PASSWORD,
     ACTIVITY_READ,
     LEGAL_READ,
     LEGAL_WRITE,
@@ -117,6 +125,12 @@ const EVERYTHING: &[&str] = &[
     MERGE_WRITE,
 ];
 
+const GLOBAL_ONLY: &[&str] = &["global_admin"];
+const DIRECTORY_ADMINS: &[&str] = &["global_admin", "user_management_admin"];
+const PARTNER_ADMINS: &[&str] = &["global_admin", "account_admin"];
+const OWNERS: &[&str] = &["global_admin", "owner"];
+const DEVELOPER_ADMINS: &[&str] = &["global_admin", "owner", "manager"];
+
 /// Every role of partnerhub.
 pub const ROLES: &[Role] = &[
     Role {
@@ -124,36 +138,55 @@ pub const ROLES: &[Role] = &[
         display_name: "Global admin",
         family: Family::Directory,
         permissions: EVERYTHING,
+        assignable_by: GLOBAL_ONLY,
+        location_scopable: false,
     },
     Role {
         id: "user_management_admin",
         display_name: "User management admin",
         family: Family::Directory,
-        permissions: &[ACCOUNTS_READ, MEMBERS_READ, MEMBERS_WRITE, ACTIVITY_READ],
+        permissions: &[
+            ACCOUNTS_READ,
+            MEMBERS_READ,
+            MEMBERS_CREATE,
+            MEMBERS_WRITE,
+            MEMBERS_RESET_PASSWORD,
+            ACTIVITY_READ,
+        ],
+        assignable_by: DIRECTORY_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "admin_agent",
         display_name: "Admin agent",
         family: Family::Csp,
         permissions: &[ACCOUNTS_READ, BILLING_READ, TAX_IDS_WRITE, PROGRAMS_READ],
+        assignable_by: DIRECTORY_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "sales_agent",
         display_name: "Sales agent",
         family: Family::Csp,
         permissions: &[ACCOUNTS_READ, PROGRAMS_READ],
+        assignable_by: DIRECTORY_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "helpdesk_agent",
         display_name: "Helpdesk agent",
         family: Family::Csp,
         permissions: &[ACCOUNTS_READ],
+        assignable_by: DIRECTORY_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "billing_admin",
         display_name: "Billing admin",
         family: Family::Csp,
         permissions: &[ACCOUNTS_READ, BILLING_READ, BILLING_WRITE, TAX_IDS_WRITE],
+        assignable_by: DIRECTORY_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "account_admin",
@@ -177,6 +210,8 @@ pub const ROLES: &[Role] = &[
             MERGE_READ,
             MERGE_WRITE,
         ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "mpn_partner_admin",
@@ -190,36 +225,48 @@ pub const ROLES: &[Role] = &[
             LOCATIONS_READ,
             PROGRAMS_READ,
         ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "business_profile_admin",
         display_name: "Business profile admin",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ, COMPANY_READ, COMPANY_WRITE],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "referrals_admin",
         display_name: "Referrals admin",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ, COMPANY_READ, COMPANY_WRITE, LOCATIONS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: true,
     },
     Role {
         id: "referrals_user",
         display_name: "Referrals user",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ, LOCATIONS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: true,
     },
     Role {
         id: "incentives_admin",
         display_name: "Incentives admin",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ, PAYOUT_READ, PAYOUT_WRITE, LOCATIONS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: true,
     },
     Role {
         id: "incentives_user",
         display_name: "Incentives user",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ, PAYOUT_READ, LOCATIONS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: true,
     },
     Role {
         id: "compliance_admin",
@@ -232,24 +279,32 @@ pub const ROLES: &[Role] = &[
             VERIFICATION_READ,
             VERIFICATION_WRITE,
         ],
+        assignable_by: GLOBAL_ONLY,
+        location_scopable: false,
     },
     Role {
         id: "executive_report_viewer",
         display_name: "Executive report viewer",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "report_viewer",
         display_name: "Report viewer",
         family: Family::Partner,
         permissions: &[ACCOUNTS_READ],
+        assignable_by: PARTNER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "owner",
         display_name: "Owner",
         family: Family::Developer,
         permissions: EVERYTHING,
+        assignable_by: OWNERS,
+        location_scopable: false,
     },
     Role {
         id: "manager",
@@ -258,6 +313,7 @@ pub const ROLES: &[Role] = &[
         permissions: &[
             ACCOUNTS_READ,
             MEMBERS_READ,
+            MEMBERS_CREATE,
             MEMBERS_WRITE,
             TENANTS_READ,
             TENANTS_WRITE,
@@ -265,30 +321,40 @@ pub const ROLES: &[Role] = &[
             COMPANY_READ,
             PROGRAMS_READ,
         ],
+        assignable_by: DEVELOPER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "developer",
         display_name: "Developer",
         family: Family::Developer,
         permissions: &[ACCOUNTS_READ, PROGRAMS_READ],
+        assignable_by: DEVELOPER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "business_contributor",
         display_name: "Business contributor",
         family: Family::Developer,
         permissions: &[ACCOUNTS_READ, PROGRAMS_READ],
+        assignable_by: DEVELOPER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "financial_contributor",
         display_name: "Financial contributor",
         family: Family::Developer,
         permissions: &[ACCOUNTS_READ, PAYOUT_READ, PAYOUT_WRITE],
+        assignable_by: DEVELOPER_ADMINS,
+        location_scopable: false,
     },
     Role {
         id: "marketer",
         display_name: "Marketer",
         family: Family::Developer,
         permissions: &[ACCOUNTS_READ, COMPANY_READ],
+        assignable_by: DEVELOPER_ADMINS,
+        location_scopable: false,
     },
 ];
 
@@ -326,6 +392,28 @@ mod tests {
                 assert!(EVERYTHING.contains(p), "{} grants unknown {p}", role.id);
             }
         }
+    }
+
+    #[test]
+    fn every_role_is_assignable_by_known_roles() {
+        for role in ROLES {
+            assert!(
+                !role.assignable_by.is_empty(),
+                "{} cannot be assigned",
+                role.id
+            );
+            for by in role.assignable_by {
+                assert!(find(by).is_some(), "{} assignable by unknown {by}", role.id);
+            }
+        }
+        assert_eq!(
+            find("global_admin").map(|r| r.assignable_by),
+            Some(GLOBAL_ONLY)
+        );
+        assert_eq!(
+            find("compliance_admin").map(|r| r.assignable_by),
+            Some(GLOBAL_ONLY)
+        );
     }
 
     #[test]

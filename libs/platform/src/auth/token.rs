@@ -3,6 +3,7 @@
 //! names a key the cache does not know.
 
 use std::collections::HashMap;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,14 @@ pub struct Claims {
     /// Role ids in the active account (users).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Location scopes: role id → location ids it is limited to (roles not
+    /// listed apply to the whole company).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub scopes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Password change required: the token allows only ChangePassword and
+    /// SignOut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pcr: bool,
     /// Platform permissions (service accounts).
     #[serde(default)]
     pub perms: Vec<String>,

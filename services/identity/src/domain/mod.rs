@@ -1,4 +1,10 @@
-//! Identity's rules, without I/O: what a valid sign-up is, how emails compare.
+//! Identity's rules, without I/O: what a valid sign-up is, how emails
+//! compare, who may assign which role, bulk import, lock-out, secrets.
+
+pub mod authority;
+pub mod csv_import;
+pub mod lockout;
+pub mod secrets;
 
 use partnerhub_platform::error::FieldViolation;
 use partnerhub_platform::validate::{self, Violations};

@@ -1,0 +1,250 @@
+//! Identity's gRPC services: decode, validate, apply, answer. One module per
+//! service; what they share lives here.
+
+mod accounts;
+mod activity;
+mod auth;
+mod me;
+mod members;
+mod roles;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use partnerhub_platform::auth::{AUDIENCE, Caller, Claims, ISSUER, PrincipalKind};
+use partnerhub_platform::time::timestamp;
+use partnerhub_platform::{idempotency, outbox, validate};
+use partnerhub_proto::identity::v1::{self as pb, AccessToken, Account, Member, Session, User};
+use partnerhub_proto::notification::v1::SendMail;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::domain::{authority, secrets};
+use crate::error::{IdentityError, Result};
+use crate::keys::Keys;
+use crate::store::{AccountRow, MemberRow, UserRow, accounts::Membership, tokens};
+
+/// `cloudEvents_source` of identity's events and commands.
+pub const SOURCE: &str = "//partnerhub/identity";
+
+/// State shared by identity's handlers.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pool: PgPool,
+    keys: Arc<Keys>,
+    config: Arc<Config>,
+}
+
+impl Identity {
+    /// Handlers over `pool`, signing with `keys`.
+    pub fn new(pool: PgPool, keys: Arc<Keys>, config: Arc<Config>) -> Self {
+        Self { pool, keys, config }
+    }
+
+    /// Signs an access token for a user in an account.
+    async fn access_token(&self, user: &UserRow, membership: &Membership) -> Result<AccessToken> {
+        let now = Utc::now();
+        let expires = now + self.config.access_token_ttl;
+        let claims = Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: user.id.to_string(),
+            kind: PrincipalKind::User,
+            acc: Some(membership.account.id.to_string()),
+            roles: membership.roles.clone(),
+            scopes: membership.scopes.0.clone(),
+            pcr: user.must_change_password,
+            perms: Vec::new(),
+            pv: 1,
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        Ok(AccessToken {
+            token: self.keys.sign(&claims).await?,
+            expire_time: Some(timestamp(expires)),
+        })
+    }
+
+    /// A new session: a refresh token in `family` (a new family when `None`)
+    /// stored hashed, and an access token.
+    async fn session(
+        &self,
+        conn: &mut PgConnection,
+        user: &UserRow,
+        membership: &Membership,
+        family: Option<Uuid>,
+    ) -> Result<Session> {
+        if membership.account.state != "ACTIVE" {
+            return Err(IdentityError::AccountUnavailable(
+                membership.account.state.to_lowercase(),
+            ));
+        }
+        let refresh = secrets::token();
+        let expires = Utc::now() + self.config.refresh_token_ttl;
+        tokens::insert_refresh(
+            conn,
+            &secrets::hash(&refresh),
+            family.unwrap_or_else(Uuid::now_v7),
+            user.id,
+            membership.account.id,
+            expires,
+        )
+        .await?;
+        Ok(Session {
+            user: Some(user_message(user)),
+            account: Some(account_message(&membership.account)),
+            access_token: Some(self.access_token(user, membership).await?),
+            refresh_token: refresh,
+            password_change_required: user.must_change_password,
+        })
+    }
+}
+
+/// The resource name of whoever calls.
+fn actor(caller: &Caller) -> String {
+    match caller.kind {
+        PrincipalKind::User => format!("users/{}", caller.subject),
+        PrincipalKind::Service => format!("serviceAccounts/{}", caller.subject),
+    }
+}
+
+/// The caller's user id; service accounts have none.
+fn caller_user(caller: &Caller) -> Result<Uuid> {
+    caller
+        .user_id()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| IdentityError::Precondition {
+            reason: "USER_REQUIRED",
+            message: "this call is for signed-in users, not service accounts".into(),
+        })
+}
+
+/// Parses `accounts/{id}` in `field`.
+fn account_id(field: &str, name: &str) -> Result<Uuid> {
+    let id = validate::resource_id(name, "accounts").map_err(|e| IdentityError::field(field, e))?;
+    id.parse()
+        .map_err(|_| IdentityError::field(field, "must be an account name"))
+}
+
+/// Parses `accounts/{a}/members/{u}`.
+fn member_name(name: &str) -> Result<(Uuid, Uuid)> {
+    let bad = || IdentityError::field("name", "must be `accounts/{account}/members/{user}`");
+    let rest = name.strip_prefix("accounts/").ok_or_else(bad)?;
+    let (account, user) = rest.split_once("/members/").ok_or_else(bad)?;
+    Ok((
+        account.parse().map_err(|_| bad())?,
+        user.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// Claims a `request_id` for `scope`; `Some(response)` replays a stored one.
+async fn replay<M: Message + Default>(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    request: &impl Message,
+) -> Result<Option<M>> {
+    if request_id.is_empty() {
+        return Ok(None);
+    }
+    if request_id.len() > 100 {
+        return Err(IdentityError::field(
+            "request_id",
+            "must be at most 100 characters",
+        ));
+    }
+    let hash = idempotency::request_hash(&request.encode_to_vec());
+    match idempotency::begin(conn, scope, request_id, &hash).await? {
+        idempotency::Outcome::Proceed => Ok(None),
+        idempotency::Outcome::Replay(bytes) => Ok(Some(
+            M::decode(bytes.as_slice()).map_err(|e| IdentityError::Internal(e.into()))?,
+        )),
+    }
+}
+
+/// Stores the response of a claimed `request_id`.
+async fn remember(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    response: &impl Message,
+) -> Result<()> {
+    if !request_id.is_empty() {
+        idempotency::complete(conn, scope, request_id, &response.encode_to_vec()).await?;
+    }
+    Ok(())
+}
+
+/// Queues a mail for the notification service (a command: it may carry a
+/// token, so it never goes on the events exchange).
+async fn send_mail(conn: &mut PgConnection, mail: SendMail) -> Result<()> {
+    let subject = if mail.user.is_empty() {
+        mail.account.clone()
+    } else {
+        mail.user.clone()
+    };
+    outbox::send_command(conn, SOURCE, "notification", &subject, &mail).await?;
+    Ok(())
+}
+
+fn user_message(user: &UserRow) -> User {
+    User {
+        name: format!("users/{}", user.id),
+        email: user.email.clone(),
+        given_name: user.given_name.clone(),
+        family_name: user.family_name.clone(),
+        locale: user.locale.clone(),
+        alternate_email: user.alternate_email.clone().unwrap_or_default(),
+        home_account: user
+            .home_account_id
+            .map(|a| format!("accounts/{a}"))
+            .unwrap_or_default(),
+    }
+}
+
+fn account_state(state: &str) -> pb::AccountState {
+    match state {
+        "ACTIVE" => pb::AccountState::Active,
+        "SUSPENDED" => pb::AccountState::Suspended,
+        "MERGED" => pb::AccountState::Merged,
+        "DISABLED" => pb::AccountState::Disabled,
+        _ => pb::AccountState::Unspecified,
+    }
+}
+
+fn account_message(account: &AccountRow) -> Account {
+    Account {
+        name: format!("accounts/{}", account.id),
+        display_name: account.display_name.clone(),
+        state: account_state(&account.state).into(),
+        create_time: Some(timestamp(account.created_at)),
+        merged_into: account
+            .merged_into
+            .map(|a| format!("accounts/{a}"))
+            .unwrap_or_default(),
+    }
+}
+
+fn member_state(state: &str) -> pb::MemberState {
+    match state {
+        "ACTIVE" => pb::MemberState::Active,
+        "INVITED" => pb::MemberState::Invited,
+        "DELETED" => pb::MemberState::Deleted,
+        _ => pb::MemberState::Unspecified,
+    }
+}
+
+fn member_message(row: &MemberRow) -> Member {
+    Member {
+        name: format!("accounts/{}/members/{}", row.account_id, row.user.id),
+        user: Some(user_message(&row.user)),
+        roles: authority::assignments(&row.roles, &row.scopes.0),
+        state: member_state(&row.state).into(),
+        create_time: Some(timestamp(row.member_since)),
+        password_change_required: row.user.must_change_password,
+        etag: partnerhub_platform::etag::of(row.version),
+    }
+}
