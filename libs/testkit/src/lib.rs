@@ -3,11 +3,13 @@
 //! talks to them through the generated clients. No mocks of PostgreSQL or
 //! RabbitMQ.
 
+mod mail_tap;
 mod proxy;
 mod suite;
 
 use std::time::Duration;
 
+pub use mail_tap::MailTap;
 pub use proxy::Proxy;
 pub use suite::{Suite, SuiteOptions};
 
