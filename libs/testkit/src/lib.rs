@@ -9,7 +9,7 @@ mod suite;
 
 use std::time::Duration;
 
-pub use mail_tap::MailTap;
+pub use mail_tap::{EventTap, MailTap, TappedEvent};
 pub use proxy::Proxy;
 pub use suite::{Suite, SuiteOptions};
 

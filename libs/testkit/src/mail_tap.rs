@@ -1,6 +1,6 @@
-//! Reads the mail commands sent to the notification service, from a queue of
-//! the test's own bound beside notification's: the way tests get the tokens
-//! that mails carry.
+//! Taps on the bus: a private queue of the test's own, bound beside the
+//! services' queues. `MailTap` reads the mail commands sent to notification
+//! (the way tests get the tokens mails carry); `EventTap` reads every event.
 
 use std::time::Duration;
 
@@ -14,10 +14,49 @@ use prost::Message;
 
 use crate::AMQP_URL;
 
+/// An exclusive, auto-deleted queue bound to `exchange` with `routing_key`.
+async fn tap(
+    bus: &BusConfig,
+    exchange: &str,
+    routing_key: &str,
+) -> anyhow::Result<(Connection, Consumer)> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    declare_exchanges(&channel, bus).await?;
+    let options = QueueDeclareOptions {
+        exclusive: true,
+        auto_delete: true,
+        ..QueueDeclareOptions::default()
+    };
+    let queue = channel
+        .queue_declare("".into(), options, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "tap".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((connection, consumer))
+}
+
 /// A private queue receiving every command for `notification`.
 pub struct MailTap {
     connection: Connection,
     consumer: Consumer,
+    /// Mails read while looking for another one.
+    pending: Vec<SendMail>,
 }
 
 impl std::fmt::Debug for MailTap {
@@ -29,40 +68,11 @@ impl std::fmt::Debug for MailTap {
 impl MailTap {
     /// Binds an exclusive queue to the commands exchange of `bus`.
     pub async fn start(bus: &BusConfig) -> anyhow::Result<Self> {
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-        let channel = connection.create_channel().await?;
-        declare_exchanges(&channel, bus).await?;
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                bus.commands_exchange().into(),
-                "notification".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let consumer = channel
-            .basic_consume(
-                queue.name().clone(),
-                "mail-tap".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (connection, consumer) = tap(bus, &bus.commands_exchange(), "notification").await?;
         Ok(Self {
             connection,
             consumer,
+            pending: Vec::new(),
         })
     }
 
@@ -76,21 +86,78 @@ impl MailTap {
         Ok(SendMail::decode(delivery.data.as_slice())?)
     }
 
-    /// The next mail with `template` sent to `to`, skipping others.
+    /// The next mail with `template` sent to `to`; other mails read on the
+    /// way are kept for later calls.
     pub async fn next_to(
         &mut self,
         template: &str,
         to: &str,
         timeout: Duration,
     ) -> anyhow::Result<SendMail> {
+        let wanted = |m: &SendMail| m.template == template && m.to.eq_ignore_ascii_case(to);
+        if let Some(i) = self.pending.iter().position(wanted) {
+            return Ok(self.pending.remove(i));
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let mail = self.next(left).await?;
-            if mail.template == template && mail.to.eq_ignore_ascii_case(to) {
+            if wanted(&mail) {
                 return Ok(mail);
             }
+            self.pending.push(mail);
         }
+    }
+
+    /// Closes the connection (its queue goes with it).
+    pub async fn close(self) {
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}
+
+/// A private queue receiving every event.
+pub struct EventTap {
+    connection: Connection,
+    consumer: Consumer,
+}
+
+impl std::fmt::Debug for EventTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventTap").finish_non_exhaustive()
+    }
+}
+
+/// An event as it travelled: its type (routing key) and payload.
+#[derive(Debug, Clone)]
+pub struct TappedEvent {
+    /// Fully-qualified protobuf name.
+    pub message_type: String,
+    /// Encoded payload.
+    pub payload: Vec<u8>,
+}
+
+impl EventTap {
+    /// Binds an exclusive queue to the events exchange with `#`.
+    pub async fn start(bus: &BusConfig) -> anyhow::Result<Self> {
+        let (connection, consumer) = tap(bus, &bus.events_exchange(), "#").await?;
+        Ok(Self {
+            connection,
+            consumer,
+        })
+    }
+
+    /// Every event that arrives until none came for `quiet`.
+    pub async fn drain(&mut self, quiet: Duration) -> anyhow::Result<Vec<TappedEvent>> {
+        let mut events = Vec::new();
+        while let Ok(Some(delivery)) = tokio::time::timeout(quiet, self.consumer.next()).await {
+            let delivery = delivery?;
+            delivery.acker.ack(BasicAckOptions::default()).await?;
+            events.push(TappedEvent {
+                message_type: delivery.routing_key.as_str().to_owned(),
+                payload: delivery.data,
+            });
+        }
+        Ok(events)
     }
 
     /// Closes the connection (its queue goes with it).

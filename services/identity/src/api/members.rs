@@ -513,16 +513,36 @@ impl Identity {
         let member = members::member(conn, account, user)
             .await?
             .ok_or_else(|| IdentityError::not_found("member", name))?;
-        // After a merge, admins manage only users of their own home directory.
+        // After a merge, the admins of either side manage only users of their
+        // own home directory. (Invited outsiders keep their own home but are
+        // managed by the inviting account: the rule is about merged sides.)
         if let Some(me) = caller.user_id().and_then(|u| u.parse::<Uuid>().ok()) {
             let mine = members::user(conn, me)
                 .await?
                 .and_then(|u| u.home_account_id);
-            if me != user && mine != member.user.home_account_id {
+            let theirs = member.user.home_account_id;
+            if me != user
+                && mine != theirs
+                && (self.merged_into(conn, mine, account).await?
+                    || self.merged_into(conn, theirs, account).await?)
+            {
                 return Err(IdentityError::OtherDirectory);
             }
         }
         Ok(member)
+    }
+
+    /// Whether `home` is an account that was merged into `account`.
+    async fn merged_into(
+        &self,
+        conn: &mut PgConnection,
+        home: Option<Uuid>,
+        account: Uuid,
+    ) -> Result<bool> {
+        let Some(home) = home else { return Ok(false) };
+        Ok(accounts::get(conn, home)
+            .await?
+            .is_some_and(|a| a.merged_into == Some(account)))
     }
 
     async fn update_member(&self, caller: &Caller, req: UpdateMemberRequest) -> Result<Member> {
@@ -613,12 +633,18 @@ impl Identity {
             return Err(IdentityError::OtherDirectory);
         }
         if from_directory {
+            // Leaving the directory ends every membership: no account may be
+            // left without a Global admin by it.
+            let accounts = members::global_admin_accounts(&mut tx, user).await?;
+            if accounts.iter().any(|(_, admins)| *admins <= 1) {
+                return Err(IdentityError::LastGlobalAdmin);
+            }
             members::delete_from_directory(&mut tx, user).await?;
             tokens::revoke_user(&mut tx, user, None).await?;
         }
         if matches!(scope, RemovalScope::Account | RemovalScope::Both) {
             members::delete(&mut tx, account, user).await?;
-            tokens::revoke_user(&mut tx, user, None).await?;
+            tokens::revoke_user_in_account(&mut tx, user, account).await?;
         }
         let by = actor(caller);
         let user_name = format!("users/{user}");
@@ -665,9 +691,13 @@ impl Identity {
         let current = self
             .member_for_change(&mut tx, caller, account, user, perm::MEMBERS_RESET_PASSWORD)
             .await?;
-        if current.roles.iter().any(|r| r == "global_admin")
-            && !caller.roles.iter().any(|r| r == "global_admin")
-        {
+        // A Global admin anywhere is a Global admin here: resetting their
+        // password would hand over that other account too.
+        let admin_anywhere = current.roles.iter().any(|r| r == "global_admin")
+            || !members::global_admin_accounts(&mut tx, user)
+                .await?
+                .is_empty();
+        if admin_anywhere && !caller.roles.iter().any(|r| r == "global_admin") {
             return Err(IdentityError::GlobalAdminPassword);
         }
         members::set_password(&mut tx, user, &hash, true).await?;

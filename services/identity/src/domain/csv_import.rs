@@ -97,11 +97,17 @@ pub fn parse(text: &str) -> Result<Vec<Row>, Violations> {
         if row.roles.is_empty() {
             v.add(format!("rows[{n}].roles"), "at least one role is required");
         }
+        let mut seen = std::collections::BTreeSet::new();
         for role in &row.roles {
             if roles::find(role).is_none() {
                 v.add(
                     format!("rows[{n}].roles"),
                     format!("unknown role {role:?}; see ListRoles"),
+                );
+            } else if !seen.insert(role.as_str()) {
+                v.add(
+                    format!("rows[{n}].roles"),
+                    format!("{role} is listed twice"),
                 );
             }
         }

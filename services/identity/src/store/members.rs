@@ -216,6 +216,27 @@ pub async fn count_global_admins(conn: &mut PgConnection, account: Uuid) -> sqlx
     .await
 }
 
+/// Accounts where `user` is an active Global admin, locked for the
+/// transaction (in id order), each with how many active Global admins it has.
+pub async fn global_admin_accounts(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> sqlx::Result<Vec<(Uuid, i64)>> {
+    let accounts: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT a.id FROM accounts a JOIN memberships m ON m.account_id = a.id
+         WHERE m.user_id = $1 AND m.state = 'ACTIVE' AND m.roles @> ARRAY['global_admin']
+         ORDER BY a.id FOR UPDATE OF a",
+    )
+    .bind(user)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        out.push((account, count_global_admins(conn, account).await?));
+    }
+    Ok(out)
+}
+
 /// Sets a password hash and whether it must be changed.
 pub async fn set_password(
     conn: &mut PgConnection,

@@ -96,6 +96,23 @@ pub async fn revoke_user(
     Ok(())
 }
 
+/// Revokes a user's sessions in one account.
+pub async fn revoke_user_in_account(
+    conn: &mut PgConnection,
+    user: Uuid,
+    account: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now()
+         WHERE user_id = $1 AND account_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .bind(account)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Revokes every session in an account.
 pub async fn revoke_account(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<()> {
     sqlx::query(

@@ -11,13 +11,15 @@ use partnerhub_proto::identity::v1::{
     auth_service_client::AuthServiceClient, member_service_client::MemberServiceClient,
     role_service_client::RoleServiceClient, self_service_client::SelfServiceClient,
 };
-use partnerhub_testkit::{MailTap, Suite, unique};
+use partnerhub_testkit::{MailTap, Suite, SuiteOptions, unique};
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 /// A password that passes the policy.
 pub const PASSWORD: &str = "analytical engine 1843";
+/// The secret of the test service account.
+pub const SERVICE_SECRET: &str = "service account secret 42";
 
 /// A running suite and a tap on the mails identity sends.
 pub struct Harness {
@@ -28,9 +30,42 @@ pub struct Harness {
 impl Harness {
     /// Starts the suite and the mail tap.
     pub async fn start() -> anyhow::Result<Self> {
-        let suite = Suite::start().await?;
+        Self::start_with(SuiteOptions::default()).await
+    }
+
+    /// Starts the suite with `options` and the mail tap.
+    pub async fn start_with(options: SuiteOptions) -> anyhow::Result<Self> {
+        let suite = Suite::start_with(options).await?;
         let mail = MailTap::start(&suite.bus).await?;
         Ok(Self { suite, mail })
+    }
+
+    /// Starts the suite with a service account `ops` (secret [`SERVICE_SECRET`])
+    /// holding `permissions`.
+    pub async fn with_service_account(permissions: &[&str]) -> anyhow::Result<Self> {
+        let secret_hash = partnerhub_identity::password::hash(SERVICE_SECRET.into()).await?;
+        Self::start_with(SuiteOptions {
+            service_accounts: vec![partnerhub_identity::config::ServiceAccount {
+                client_id: "ops".into(),
+                secret_hash,
+                permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            }],
+            ..SuiteOptions::default()
+        })
+        .await
+    }
+
+    /// A token of the `ops` service account.
+    pub async fn service_token(&self) -> anyhow::Result<String> {
+        let response = self
+            .auth()
+            .issue_service_token(partnerhub_proto::identity::v1::IssueServiceTokenRequest {
+                client_id: "ops".into(),
+                client_secret: SERVICE_SECRET.into(),
+            })
+            .await?
+            .into_inner();
+        Ok(response.access_token.unwrap_or_default().token)
     }
 
     /// A channel to identity.
@@ -121,7 +156,7 @@ impl Harness {
 }
 
 /// A signed-in user with clients that send their token.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Actor {
     pub channel: Channel,
     pub email: String,
@@ -150,6 +185,14 @@ impl Actor {
         let mut request = tonic::Request::new(message);
         let value =
             MetadataValue::try_from(format!("Bearer {}", self.token)).expect("token header");
+        request.metadata_mut().insert("authorization", value);
+        request
+    }
+
+    /// This actor's request, but with another bearer token.
+    pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let value = MetadataValue::try_from(format!("Bearer {token}")).expect("token header");
         request.metadata_mut().insert("authorization", value);
         request
     }
