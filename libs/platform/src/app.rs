@@ -14,7 +14,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::auth::{AccessRules, AuthLayer, KeySource, TokenVerifier};
-use crate::bus::{Bus, Consumer};
+use crate::bus::{Bus, Consumer, DeclaredQueue};
 use crate::config::ServiceSettings;
 
 /// A service with its port bound and its database ready, not yet serving.
@@ -28,14 +28,44 @@ pub struct Prepared {
 
 /// What a service serves and consumes.
 pub struct Serve {
-    /// The service's own gRPC services (health and reflection are added).
-    pub routes: tonic::service::Routes,
-    /// Their fully-qualified names, for health and reflection.
-    pub service_names: Vec<&'static str>,
-    /// Its queues and handlers.
-    pub consumers: Vec<Consumer>,
-    /// Where token verification keys come from.
-    pub keys: Arc<dyn KeySource>,
+    routes: tonic::service::Routes,
+    service_names: Vec<&'static str>,
+    consumers: Vec<Consumer>,
+    declared_queues: Vec<DeclaredQueue>,
+    keys: Option<Arc<dyn KeySource>>,
+}
+
+impl Serve {
+    /// The service's own gRPC services (health and reflection are added)
+    /// and their fully-qualified names.
+    pub fn new(routes: tonic::service::Routes, service_names: Vec<&'static str>) -> Self {
+        Self {
+            routes,
+            service_names,
+            consumers: Vec::new(),
+            declared_queues: Vec::new(),
+            keys: None,
+        }
+    }
+
+    /// Its queues and their handlers.
+    pub fn consumers(mut self, consumers: Vec<Consumer>) -> Self {
+        self.consumers = consumers;
+        self
+    }
+
+    /// Its queues that nothing consumes yet (messages wait in them).
+    pub fn declared_queues(mut self, queues: Vec<DeclaredQueue>) -> Self {
+        self.declared_queues = queues;
+        self
+    }
+
+    /// Where token verification keys come from; by default identity's
+    /// `GetJwks` at `PARTNERHUB_IDENTITY_URL`.
+    pub fn keys(mut self, keys: Arc<dyn KeySource>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
 }
 
 /// Binds the listen address, creates the database if missing and migrates it.
@@ -83,27 +113,6 @@ impl Prepared {
         &self.settings
     }
 
-    /// Serves `routes` (named `service_names`) and `consumers`, verifying
-    /// tokens with identity's JWKS fetched from `identity_url`.
-    pub async fn run_with_identity_keys(
-        self,
-        routes: tonic::service::Routes,
-        service_names: Vec<&'static str>,
-        consumers: Vec<Consumer>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
-        let keys = Arc::new(crate::auth::GrpcKeySource::new(
-            &self.settings.identity_url,
-        )?);
-        let serve = Serve {
-            routes,
-            service_names,
-            consumers,
-            keys,
-        };
-        self.run(serve, shutdown).await
-    }
-
     /// Serves until `shutdown`; then reports NOT_SERVING, drains in-flight
     /// calls, lets consumers finish their current message, and stops the
     /// relay.
@@ -126,7 +135,12 @@ impl Prepared {
             .add_service(reflection_v1alpha);
 
         let background = CancellationToken::new();
-        let bus_task = bus.spawn(serve.consumers, pool.clone(), background.clone());
+        let bus_task = bus.spawn_with(
+            serve.consumers,
+            serve.declared_queues,
+            pool.clone(),
+            background.clone(),
+        );
         let relay_task = tokio::spawn(crate::outbox::relay(
             pool.clone(),
             bus.clone(),
@@ -140,7 +154,11 @@ impl Prepared {
             background.clone(),
         ));
 
-        let verifier = Arc::new(TokenVerifier::new(serve.keys));
+        let keys = match serve.keys {
+            Some(keys) => keys,
+            None => Arc::new(crate::auth::GrpcKeySource::new(&settings.identity_url)?),
+        };
+        let verifier = Arc::new(TokenVerifier::new(keys));
         let auth = AuthLayer::new(Arc::new(AccessRules::builtin()), verifier);
         tracing::info!(service = settings.name, address = %listener.local_addr()?, "Serving.");
         let drain = {

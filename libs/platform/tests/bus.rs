@@ -14,9 +14,7 @@ use partnerhub_platform::bus::{
     ATTEMPT_HEADER, Bus, BusConfig, Consumer, Handler, HandlerError, IncomingMessage,
     OutgoingMessage, QueueKind,
 };
-use partnerhub_testkit::{
-    AMQP_URL, bus_config, database_url, delete_exchanges, drop_databases, eventually,
-};
+use partnerhub_testkit::{AMQP_URL, bus_config, database_url, delete_exchanges, eventually};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -52,7 +50,6 @@ impl Handler for Recorder {
 
 struct Harness {
     pool: PgPool,
-    url: String,
     bus: BusConfig,
     calls: Arc<AtomicU32>,
     stop: CancellationToken,
@@ -92,7 +89,6 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
     .await?;
     Ok(Harness {
         pool,
-        url,
         bus: config,
         calls,
         stop,
@@ -164,7 +160,6 @@ async fn a_message_delivered_twice_has_one_effect() -> anyhow::Result<()> {
         .await?;
     assert_eq!(inbox, 1);
     h.stop.cancel();
-    drop_databases(vec![h.url]);
     delete_exchanges(h.bus);
     Ok(())
 }
@@ -202,7 +197,6 @@ async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> an
     assert_eq!(effects(&h.pool).await, 0, "failed attempts must roll back");
     connection.close(200, "done".into()).await?;
     h.stop.cancel();
-    drop_databases(vec![h.url]);
     delete_exchanges(h.bus);
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! stored response, and the same id with another request is refused.
 
 use partnerhub_platform::idempotency::{self, Outcome};
-use partnerhub_testkit::{database_url, drop_databases};
+use partnerhub_testkit::database_url;
 
 #[tokio::test]
 async fn a_retry_replays_the_first_response_and_a_reused_id_is_refused() -> anyhow::Result<()> {
@@ -42,6 +42,5 @@ async fn a_retry_replays_the_first_response_and_a_reused_id_is_refused() -> anyh
     tx.rollback().await?;
 
     pool.close().await;
-    drop_databases(vec![url]);
     Ok(())
 }

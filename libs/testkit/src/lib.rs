@@ -42,18 +42,34 @@ pub fn bus_config(amqp_url: &str) -> partnerhub_platform::bus::BusConfig {
     bus.retry_delay = Duration::from_millis(200);
     bus.max_attempts = 3;
     bus.queue_expires = Some(Duration::from_secs(600));
+    bus.quorum_queues = false;
     bus
 }
 
 /// A database URL with a fresh name (the database is created by whoever
-/// connects first, as services do).
+/// connects first, as services do). The name carries its creation time, so
+/// databases of earlier runs can be swept.
+///
+/// Test databases are not dropped when a test ends: `DROP DATABASE` forces a
+/// checkpoint, and tests running side by side then wait on each other's
+/// checkpoints for minutes. Instead, the first test of a process drops the
+/// ones older than an hour, and CI drops them all before it starts.
 pub fn database_url(label: &str) -> String {
-    format!("{PG_URL}/ph_test_{label}_{}", unique())
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(|| sweep_databases(Duration::from_secs(3600)));
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    format!("{PG_URL}/ph_test_{label}_{epoch}_{}", &unique()[..8])
 }
 
-/// Drops databases, forcing out connections. Runs on its own thread and
-/// runtime so it also works from `Drop`.
-pub fn drop_databases(urls: Vec<String>) {
+/// Drops test databases created more than `age` ago (best effort).
+pub fn sweep_databases(age: Duration) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
     let _ = std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -68,14 +84,25 @@ pub fn drop_databases(urls: Vec<String>) {
             else {
                 return;
             };
-            for url in urls {
-                let Some(name) = url.rsplit('/').next() else {
-                    continue;
-                };
-                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut admin)
-                    .await;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'ph\\_test\\_%'",
+            )
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+            for name in names {
+                let created = name
+                    .split('_')
+                    .rev()
+                    .nth(1)
+                    .and_then(|e| e.parse::<u64>().ok());
+                // Names without a time are from before this scheme: old.
+                if created.is_none_or(|t| t + age.as_secs() < now) {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
+                }
             }
         });
     })

@@ -16,7 +16,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::{AMQP_URL, bus_config, database_url, drop_databases, eventually};
+use crate::{AMQP_URL, bus_config, database_url, eventually};
 
 /// Variations of a suite.
 #[derive(Debug, Clone, Default)]
@@ -216,7 +216,6 @@ impl Drop for Suite {
         for (_, task) in &self.tasks {
             task.abort();
         }
-        drop_databases(self.databases.values().cloned().collect());
         crate::delete_exchanges(self.bus.clone());
     }
 }

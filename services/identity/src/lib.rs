@@ -72,19 +72,15 @@ impl Service {
             .add_service(SelfServiceServer::new(identity.clone()))
             .add_service(RoleServiceServer::new(identity.clone()))
             .add_service(ActivityServiceServer::new(identity));
-        let serve = Serve {
-            routes,
-            service_names: vec![
-                "partnerhub.identity.v1.AuthService",
-                "partnerhub.identity.v1.AccountService",
-                "partnerhub.identity.v1.MemberService",
-                "partnerhub.identity.v1.SelfService",
-                "partnerhub.identity.v1.RoleService",
-                "partnerhub.identity.v1.ActivityService",
-            ],
-            consumers: Vec::new(),
-            keys: Arc::new(keys::LocalKeys(self.keys)),
-        };
+        let names = vec![
+            "partnerhub.identity.v1.AuthService",
+            "partnerhub.identity.v1.AccountService",
+            "partnerhub.identity.v1.MemberService",
+            "partnerhub.identity.v1.SelfService",
+            "partnerhub.identity.v1.RoleService",
+            "partnerhub.identity.v1.ActivityService",
+        ];
+        let serve = Serve::new(routes, names).keys(Arc::new(keys::LocalKeys(self.keys)));
         self.prepared.run(serve, shutdown).await
     }
 }

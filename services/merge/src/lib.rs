@@ -6,7 +6,7 @@ pub mod api;
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
-use partnerhub_platform::{Prepared, ServiceSettings};
+use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::merge::v1::merge_service_server::MergeServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -43,8 +43,6 @@ impl Service {
         let api = api::Merges::new(self.0.pool().clone());
         let routes = tonic::service::Routes::new(MergeServiceServer::new(api));
         let names = vec!["partnerhub.merge.v1.MergeService"];
-        self.0
-            .run_with_identity_keys(routes, names, Vec::new(), shutdown)
-            .await
+        self.0.run(Serve::new(routes, names), shutdown).await
     }
 }

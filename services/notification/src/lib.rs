@@ -7,9 +7,9 @@ pub mod events;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use partnerhub_platform::bus::{Consumer, QueueKind};
+use partnerhub_platform::bus::{Consumer, DeclaredQueue, QueueKind};
 use partnerhub_platform::config::{ConfigError, Env};
-use partnerhub_platform::{Prepared, ServiceSettings};
+use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -45,6 +45,16 @@ pub fn consumers() -> Vec<Consumer> {
     }]
 }
 
+/// Queues notification owns but does not consume yet: mail commands wait in
+/// `<ns>.notification.commands` until mail delivery consumes them.
+pub fn declared_queues() -> Vec<DeclaredQueue> {
+    vec![DeclaredQueue {
+        service: "notification",
+        kind: QueueKind::Commands,
+        routing_keys: Vec::new(),
+    }]
+}
+
 impl Service {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
@@ -56,8 +66,9 @@ impl Service {
         let api = api::Notifications::new(self.0.pool().clone());
         let routes = tonic::service::Routes::new(NotificationServiceServer::new(api));
         let names = vec!["partnerhub.notification.v1.NotificationService"];
-        self.0
-            .run_with_identity_keys(routes, names, consumers(), shutdown)
-            .await
+        let serve = Serve::new(routes, names)
+            .consumers(consumers())
+            .declared_queues(declared_queues());
+        self.0.run(serve, shutdown).await
     }
 }

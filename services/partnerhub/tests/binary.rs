@@ -5,9 +5,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use partnerhub_testkit::{
-    AMQP_URL, Suite, bus_config, database_url, delete_exchanges, drop_databases, eventually,
-};
+use partnerhub_testkit::{AMQP_URL, Suite, bus_config, database_url, delete_exchanges, eventually};
 use tonic_health::pb::health_check_response::ServingStatus;
 
 fn free_port() -> anyhow::Result<u16> {
@@ -29,7 +27,6 @@ async fn serve_all_reports_serving_and_sigterm_exits_zero() -> anyhow::Result<()
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut ports = Vec::new();
-    let mut databases = Vec::new();
     for name in names {
         let port = free_port()?;
         let upper = name.to_uppercase();
@@ -38,9 +35,8 @@ async fn serve_all_reports_serving_and_sigterm_exits_zero() -> anyhow::Result<()
             format!("PARTNERHUB_{upper}_LISTEN"),
             format!("127.0.0.1:{port}"),
         );
-        command.env(format!("PARTNERHUB_{upper}_DATABASE_URL"), &url);
+        command.env(format!("PARTNERHUB_{upper}_DATABASE_URL"), url);
         ports.push(port);
-        databases.push(url);
     }
     command.env(
         "PARTNERHUB_IDENTITY_URL",
@@ -66,7 +62,6 @@ async fn serve_all_reports_serving_and_sigterm_exits_zero() -> anyhow::Result<()
         async move { done }
     })
     .await?;
-    drop_databases(databases);
     delete_exchanges(bus);
     assert_eq!(exit.code(), Some(0), "partnerhub exited with {exit:?}");
     Ok(())

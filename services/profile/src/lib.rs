@@ -7,7 +7,7 @@ pub mod api;
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
-use partnerhub_platform::{Prepared, ServiceSettings};
+use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::profile::v1::legal_profile_service_server::LegalProfileServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +44,6 @@ impl Service {
         let api = api::Profile::new(self.0.pool().clone());
         let routes = tonic::service::Routes::new(LegalProfileServiceServer::new(api));
         let names = vec!["partnerhub.profile.v1.LegalProfileService"];
-        self.0
-            .run_with_identity_keys(routes, names, Vec::new(), shutdown)
-            .await
+        self.0.run(Serve::new(routes, names), shutdown).await
     }
 }

@@ -7,7 +7,7 @@ pub mod api;
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
-use partnerhub_platform::{Prepared, ServiceSettings};
+use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::verification::v1::verification_service_server::VerificationServiceServer;
 use tokio_util::sync::CancellationToken;
 
@@ -44,8 +44,6 @@ impl Service {
         let api = api::Verification::new(self.0.pool().clone());
         let routes = tonic::service::Routes::new(VerificationServiceServer::new(api));
         let names = vec!["partnerhub.verification.v1.VerificationService"];
-        self.0
-            .run_with_identity_keys(routes, names, Vec::new(), shutdown)
-            .await
+        self.0.run(Serve::new(routes, names), shutdown).await
     }
 }

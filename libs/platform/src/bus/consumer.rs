@@ -75,6 +75,19 @@ pub trait Handler: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), HandlerError>>;
 }
 
+/// A queue declared without a consumer in this version: messages for it wait
+/// durably until a consumer exists (the notification service's commands
+/// queue, before mail delivery is built, for example).
+#[derive(Debug, Clone)]
+pub struct DeclaredQueue {
+    /// Owning service.
+    pub service: &'static str,
+    /// Which of its queues.
+    pub kind: QueueKind,
+    /// For events: the message types (routing keys) to bind.
+    pub routing_keys: Vec<String>,
+}
+
 /// One queue of a service and the handler of its messages.
 #[derive(Clone)]
 pub struct Consumer {

@@ -10,7 +10,7 @@ mod topology;
 
 use std::time::Duration;
 
-pub use consumer::{Consumer, Handler, HandlerError, QueueKind};
+pub use consumer::{Consumer, DeclaredQueue, Handler, HandlerError, QueueKind};
 pub use envelope::{ATTEMPT_HEADER, IncomingMessage, OutgoingMessage};
 pub use supervisor::Bus;
 pub use topology::{Destination, declare_exchanges, declare_queue};
@@ -31,6 +31,10 @@ pub struct BusConfig {
     pub retry_delay: Duration,
     /// Queues unused this long are deleted by the broker (tests only).
     pub queue_expires: Option<Duration>,
+    /// Quorum queues (replicated, the default); `false` declares classic
+    /// queues, which tests use because a broker creating and expiring
+    /// hundreds of quorum queues a minute stalls for seconds at a time.
+    pub quorum_queues: bool,
 }
 
 impl BusConfig {
@@ -43,6 +47,7 @@ impl BusConfig {
             max_attempts: 5,
             retry_delay: Duration::from_secs(5),
             queue_expires: None,
+            quorum_queues: true,
         }
     }
 

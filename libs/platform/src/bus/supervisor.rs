@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::consumer::{self, Consumer};
+use super::consumer::{self, Consumer, DeclaredQueue};
 use super::topology::{declare_exchanges, declare_queue};
 use super::{BusConfig, QueueKind};
 
@@ -85,14 +85,46 @@ impl Bus {
         pool: PgPool,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let bus = self.clone();
-        tokio::spawn(async move { bus.supervise(consumers, pool, shutdown).await })
+        self.spawn_with(consumers, Vec::new(), pool, shutdown)
     }
 
-    async fn supervise(self, consumers: Vec<Consumer>, pool: PgPool, shutdown: CancellationToken) {
+    /// Like [`Bus::spawn`], also declaring `declared` queues that nobody
+    /// consumes yet.
+    pub fn spawn_with(
+        &self,
+        consumers: Vec<Consumer>,
+        declared: Vec<DeclaredQueue>,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let bus = self.clone();
+        let mut queues: Vec<DeclaredQueue> = consumers
+            .iter()
+            .map(|c| DeclaredQueue {
+                service: c.service,
+                kind: c.kind,
+                routing_keys: c.bindings(),
+            })
+            .collect();
+        queues.extend(declared.into_iter().map(|mut q| {
+            if q.kind == QueueKind::Commands {
+                q.routing_keys = vec![q.service.to_owned()];
+            }
+            q
+        }));
+        tokio::spawn(async move { bus.supervise(consumers, queues, pool, shutdown).await })
+    }
+
+    async fn supervise(
+        self,
+        consumers: Vec<Consumer>,
+        queues: Vec<DeclaredQueue>,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) {
         let mut delay = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
-            match self.establish(&consumers).await {
+            match self.establish(&queues).await {
                 Ok((connection, publisher)) => {
                     delay = Duration::from_millis(100);
                     self.run_connected(connection, publisher, &consumers, &pool, &shutdown)
@@ -110,19 +142,19 @@ impl Bus {
         }
     }
 
-    async fn establish(&self, consumers: &[Consumer]) -> lapin::Result<(Connection, Channel)> {
+    async fn establish(&self, queues: &[DeclaredQueue]) -> lapin::Result<(Connection, Channel)> {
         let properties = ConnectionProperties::default()
             .with_connection_name(format!("partnerhub-{}", std::process::id()).into());
         let connection = Connection::connect(&self.config.url, properties).await?;
         let setup = connection.create_channel().await?;
         declare_exchanges(&setup, &self.config).await?;
-        for c in consumers {
-            let exchange = match c.kind {
+        for q in queues {
+            let exchange = match q.kind {
                 QueueKind::Events => self.config.events_exchange(),
                 QueueKind::Commands => self.config.commands_exchange(),
             };
-            let queue = self.config.queue(c.service, c.kind);
-            declare_queue(&setup, &self.config, &queue, &exchange, &c.bindings()).await?;
+            let queue = self.config.queue(q.service, q.kind);
+            declare_queue(&setup, &self.config, &queue, &exchange, &q.routing_keys).await?;
         }
         setup.close(200, "topology declared".into()).await.ok();
         let publisher = connection.create_channel().await?;

@@ -67,7 +67,7 @@ pub async fn declare_exchanges(channel: &Channel, config: &BusConfig) -> lapin::
         .await
 }
 
-/// Declares a durable quorum queue with its retry queue (`<queue>.retry`,
+/// Declares a durable (quorum by default) queue with its retry queue (`<queue>.retry`,
 /// which hands messages back after `retry_delay`) and its dead-letter queue
 /// (`<queue>.dead`), and binds the queue to `exchange` with each routing key.
 pub async fn declare_queue(
@@ -82,22 +82,28 @@ pub async fn declare_queue(
         ..QueueDeclareOptions::default()
     };
     channel
-        .queue_declare(queue.into(), durable, quorum(config))
+        .queue_declare(queue.into(), durable, queue_arguments(config))
         .await?;
-    let mut retry = quorum(config);
+    let mut retry = queue_arguments(config);
     let delay_ms = i64::try_from(config.retry_delay.as_millis()).unwrap_or(i64::MAX);
     retry.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
     retry.insert("x-dead-letter-exchange".into(), long(""));
     retry.insert("x-dead-letter-routing-key".into(), long(queue));
-    // At-least-once dead-lettering: a retried message is never dropped on
-    // its way back to the main queue.
-    retry.insert("x-dead-letter-strategy".into(), long("at-least-once"));
-    retry.insert("x-overflow".into(), long("reject-publish"));
+    if config.quorum_queues {
+        // At-least-once dead-lettering: a retried message is never dropped on
+        // its way back to the main queue.
+        retry.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+        retry.insert("x-overflow".into(), long("reject-publish"));
+    }
     channel
         .queue_declare(format!("{queue}.retry").into(), durable, retry)
         .await?;
     channel
-        .queue_declare(format!("{queue}.dead").into(), durable, quorum(config))
+        .queue_declare(
+            format!("{queue}.dead").into(),
+            durable,
+            queue_arguments(config),
+        )
         .await?;
     for key in routing_keys {
         channel
@@ -113,9 +119,14 @@ pub async fn declare_queue(
     Ok(())
 }
 
-fn quorum(config: &BusConfig) -> FieldTable {
+fn queue_arguments(config: &BusConfig) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), long("quorum"));
+    let kind = if config.quorum_queues {
+        "quorum"
+    } else {
+        "classic"
+    };
+    args.insert("x-queue-type".into(), long(kind));
     if let Some(expires) = config.queue_expires {
         let ms = i64::try_from(expires.as_millis()).unwrap_or(i64::MAX);
         args.insert("x-expires".into(), AMQPValue::LongLongInt(ms));
