@@ -82,3 +82,43 @@ pub async fn complete(
         .map_err(|e| crate::error::from_sqlx(&e))?;
     Ok(())
 }
+
+/// Claims `request_id` in `scope` for `request` in the caller's transaction;
+/// `Some(response)` is the stored answer of an earlier identical request to
+/// return as is. An empty `request_id` means no idempotency.
+pub async fn replay<M: prost::Message + Default>(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    request: &impl prost::Message,
+) -> Result<Option<M>, Status> {
+    if request_id.is_empty() {
+        return Ok(None);
+    }
+    if request_id.len() > 100 {
+        return Err(crate::error::invalid_argument(vec![
+            crate::error::FieldViolation::new("request_id", "must be at most 100 characters"),
+        ]));
+    }
+    let hash = request_hash(&request.encode_to_vec());
+    match begin(conn, scope, request_id, &hash).await? {
+        Outcome::Proceed => Ok(None),
+        Outcome::Replay(bytes) => M::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| crate::error::internal(&e)),
+    }
+}
+
+/// Stores the response of a request claimed with [`replay`] (nothing when
+/// `request_id` is empty).
+pub async fn remember(
+    conn: &mut PgConnection,
+    scope: &str,
+    request_id: &str,
+    response: &impl prost::Message,
+) -> Result<(), Status> {
+    if request_id.is_empty() {
+        return Ok(());
+    }
+    complete(conn, scope, request_id, &response.encode_to_vec()).await
+}

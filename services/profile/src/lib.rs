@@ -1,14 +1,23 @@
-//! The organization profile service: legal profile, locations, tenants,
+//! The organization profile service: enrollment, the legal profile,
+//! locations with their partner ids, and partner lookup; tenants,
 //! identifiers, company, support, billing, payout and tax, programs and
-//! agreements of an account.
+//! agreements come next.
 
 pub mod api;
+pub mod domain;
+pub mod error;
+pub mod store;
 
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
-use partnerhub_proto::profile::v1::legal_profile_service_server::LegalProfileServiceServer;
+use partnerhub_proto::profile::v1::{
+    enrollment_service_server::EnrollmentServiceServer,
+    identifier_service_server::IdentifierServiceServer,
+    legal_profile_service_server::LegalProfileServiceServer,
+    location_service_server::LocationServiceServer,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Profile's default port.
@@ -42,8 +51,16 @@ impl Service {
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let api = api::Profile::new(self.0.pool().clone());
-        let routes = tonic::service::Routes::new(LegalProfileServiceServer::new(api));
-        let names = vec!["partnerhub.profile.v1.LegalProfileService"];
+        let routes = tonic::service::Routes::new(EnrollmentServiceServer::new(api.clone()))
+            .add_service(LegalProfileServiceServer::new(api.clone()))
+            .add_service(LocationServiceServer::new(api.clone()))
+            .add_service(IdentifierServiceServer::new(api));
+        let names = vec![
+            "partnerhub.profile.v1.EnrollmentService",
+            "partnerhub.profile.v1.LegalProfileService",
+            "partnerhub.profile.v1.LocationService",
+            "partnerhub.profile.v1.IdentifierService",
+        ];
         self.0.run(Serve::new(routes, names), shutdown).await
     }
 }

@@ -62,6 +62,15 @@ impl Caller {
         self.permissions.contains(permission)
     }
 
+    /// The caller as a resource name: `users/{id}` or `serviceAccounts/{id}`
+    /// (the actor of activity logs and events).
+    pub fn resource_name(&self) -> String {
+        match self.kind {
+            PrincipalKind::User => format!("users/{}", self.subject),
+            PrincipalKind::Service => format!("serviceAccounts/{}", self.subject),
+        }
+    }
+
     /// The caller's user id, if it is a user.
     pub fn user_id(&self) -> Option<&str> {
         (self.kind == PrincipalKind::User).then_some(self.subject.as_str())

@@ -105,10 +105,7 @@ impl Identity {
 
 /// The resource name of whoever calls.
 fn actor(caller: &Caller) -> String {
-    match caller.kind {
-        PrincipalKind::User => format!("users/{}", caller.subject),
-        PrincipalKind::Service => format!("serviceAccounts/{}", caller.subject),
-    }
+    caller.resource_name()
 }
 
 /// The caller's user id; service accounts have none.
@@ -147,22 +144,7 @@ async fn replay<M: Message + Default>(
     request_id: &str,
     request: &impl Message,
 ) -> Result<Option<M>> {
-    if request_id.is_empty() {
-        return Ok(None);
-    }
-    if request_id.len() > 100 {
-        return Err(IdentityError::field(
-            "request_id",
-            "must be at most 100 characters",
-        ));
-    }
-    let hash = idempotency::request_hash(&request.encode_to_vec());
-    match idempotency::begin(conn, scope, request_id, &hash).await? {
-        idempotency::Outcome::Proceed => Ok(None),
-        idempotency::Outcome::Replay(bytes) => Ok(Some(
-            M::decode(bytes.as_slice()).map_err(|e| IdentityError::Internal(e.into()))?,
-        )),
-    }
+    Ok(idempotency::replay(conn, scope, request_id, request).await?)
 }
 
 /// Stores the response of a claimed `request_id`.
@@ -172,10 +154,7 @@ async fn remember(
     request_id: &str,
     response: &impl Message,
 ) -> Result<()> {
-    if !request_id.is_empty() {
-        idempotency::complete(conn, scope, request_id, &response.encode_to_vec()).await?;
-    }
-    Ok(())
+    Ok(idempotency::remember(conn, scope, request_id, response).await?)
 }
 
 /// Queues a mail for the notification service (a command: it may carry a

@@ -1,0 +1,48 @@
+//! Programs: their agreements, who must accept them, and the tab each shows
+//! under.
+
+use partnerhub_proto::profile::v1::ProgramKind;
+
+/// The agreement (id, current version) a program requires.
+pub fn agreement(program: ProgramKind) -> (&'static str, &'static str) {
+    match program {
+        ProgramKind::CspIndirectReseller
+        | ProgramKind::CspDirectBill
+        | ProgramKind::CspIndirectProvider => ("microsoft_partner_agreement", "2024-01"),
+        ProgramKind::CommercialMarketplace => ("publisher_agreement", "2024-01"),
+        ProgramKind::OfficeStore => ("office_store_agreement", "2023-06"),
+        ProgramKind::WindowsXbox | ProgramKind::EdgeExtensions => {
+            ("app_developer_agreement", "2023-06")
+        }
+        ProgramKind::Partner
+        | ProgramKind::Referrals
+        | ProgramKind::Incentives
+        | ProgramKind::Unspecified => ("partner_program_agreement", "2024-01"),
+    }
+}
+
+/// Whether accepting the program's agreement takes a Global admin (the
+/// partner agreement of CSP).
+pub fn needs_global_admin(program: ProgramKind) -> bool {
+    agreement(program).0 == "microsoft_partner_agreement"
+}
+
+/// Whether the legal name freezes once verification authorized the account
+/// (direct-bill partners and indirect providers).
+pub fn freezes_legal_name(program: &str) -> bool {
+    program == ProgramKind::CspDirectBill.as_str_name()
+        || program == ProgramKind::CspIndirectProvider.as_str_name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_needs_the_partner_agreement_from_a_global_admin() {
+        assert!(needs_global_admin(ProgramKind::CspDirectBill));
+        assert!(!needs_global_admin(ProgramKind::Partner));
+        assert!(freezes_legal_name("PROGRAM_KIND_CSP_INDIRECT_PROVIDER"));
+        assert!(!freezes_legal_name("PROGRAM_KIND_CSP_INDIRECT_RESELLER"));
+    }
+}

@@ -1,0 +1,401 @@
+//! Every SQL statement of profile.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde_json::Value;
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::domain::{AddressDoc, ContactDoc};
+
+/// A legal profile row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileRow {
+    /// Account.
+    pub account_id: Uuid,
+    /// Global partner id.
+    pub global_partner_id: i32,
+    /// Legal name.
+    pub legal_name: String,
+    /// Address.
+    pub address: Json<AddressDoc>,
+    /// Registration id.
+    pub registration_id: String,
+    /// Primary contact.
+    pub primary_contact: Json<ContactDoc>,
+    /// Legal contact.
+    pub legal_contact: Option<Json<ContactDoc>>,
+    /// Security contact.
+    pub security_contact: Option<Json<ContactDoc>>,
+    /// Company approver.
+    pub company_approver: Option<Json<ContactDoc>>,
+    /// MANUAL or DUNS.
+    pub data_source: String,
+    /// DUNS number.
+    pub duns_number: String,
+    /// Mirrored verification status.
+    pub verification_status: String,
+    /// Mirrored verification sub-status.
+    pub verification_sub_status: String,
+    /// For a merged profile: the target account.
+    pub merged_into: Option<Uuid>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Etag version.
+    pub version: i64,
+}
+
+const PROFILE_COLUMNS: &str = "account_id, global_partner_id, legal_name, address, registration_id, \
+     primary_contact, legal_contact, security_contact, company_approver, data_source, duns_number, \
+     verification_status, verification_sub_status, merged_into, updated_at, version";
+
+/// A location row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LocationRow {
+    /// Id.
+    pub id: Uuid,
+    /// Account.
+    pub account_id: Uuid,
+    /// Partner id.
+    pub partner_id: i32,
+    /// Business name.
+    pub business_name: String,
+    /// Address.
+    pub address: Json<AddressDoc>,
+    /// Contact.
+    pub contact: Json<ContactDoc>,
+    /// Headquarters.
+    pub headquarters: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Etag version.
+    pub version: i64,
+}
+
+const LOCATION_COLUMNS: &str = "id, account_id, partner_id, business_name, address, contact, headquarters, \
+     created_at, updated_at, version";
+
+/// Assigns a new 7-digit partner id, unique platform-wide and never reused.
+pub async fn allocate_partner_id(
+    conn: &mut PgConnection,
+    kind: &str,
+    account: Uuid,
+    location: Option<Uuid>,
+) -> sqlx::Result<i32> {
+    loop {
+        let candidate: i32 = rand::thread_rng().gen_range(1_000_000..=9_999_999);
+        let taken = sqlx::query(
+            "INSERT INTO partner_ids (partner_id, kind, account_id, location_id) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(candidate)
+        .bind(kind)
+        .bind(account)
+        .bind(location)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected()
+            == 0;
+        if !taken {
+            return Ok(candidate);
+        }
+    }
+}
+
+/// A new legal profile.
+#[derive(Debug)]
+pub struct NewProfile<'a> {
+    /// Account.
+    pub account: Uuid,
+    /// Global partner id.
+    pub global_partner_id: i32,
+    /// Legal name.
+    pub legal_name: &'a str,
+    /// Address.
+    pub address: &'a AddressDoc,
+    /// Registration id.
+    pub registration_id: &'a str,
+    /// Primary contact.
+    pub primary_contact: &'a ContactDoc,
+    /// Legal contact.
+    pub legal_contact: Option<&'a ContactDoc>,
+    /// Security contact.
+    pub security_contact: Option<&'a ContactDoc>,
+    /// Company approver.
+    pub company_approver: Option<&'a ContactDoc>,
+    /// MANUAL or DUNS.
+    pub data_source: &'a str,
+    /// DUNS number.
+    pub duns_number: &'a str,
+}
+
+/// Inserts a legal profile; `Ok(None)` when the account has one.
+pub async fn insert_profile(
+    conn: &mut PgConnection,
+    p: &NewProfile<'_>,
+) -> sqlx::Result<Option<ProfileRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO profiles (account_id, global_partner_id, legal_name, address, registration_id,
+                               primary_contact, legal_contact, security_contact, company_approver,
+                               data_source, duns_number)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (account_id) DO NOTHING
+         RETURNING {PROFILE_COLUMNS}"
+    )))
+    .bind(p.account)
+    .bind(p.global_partner_id)
+    .bind(p.legal_name)
+    .bind(Json(p.address))
+    .bind(p.registration_id)
+    .bind(Json(p.primary_contact))
+    .bind(p.legal_contact.map(Json))
+    .bind(p.security_contact.map(Json))
+    .bind(p.company_approver.map(Json))
+    .bind(p.data_source)
+    .bind(p.duns_number)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The profile of an account (archived ones too), optionally locked.
+pub async fn profile(
+    conn: &mut PgConnection,
+    account: Uuid,
+    lock: bool,
+) -> sqlx::Result<Option<ProfileRow>> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PROFILE_COLUMNS} FROM profiles WHERE account_id = $1{lock}"
+    )))
+    .bind(account)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes every editable field of a profile and bumps its version.
+pub async fn update_profile(
+    conn: &mut PgConnection,
+    p: &NewProfile<'_>,
+) -> sqlx::Result<ProfileRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE profiles SET legal_name = $2, address = $3, registration_id = $4, primary_contact = $5,
+                legal_contact = $6, security_contact = $7, company_approver = $8, data_source = $9,
+                duns_number = $10, updated_at = now(), version = version + 1
+         WHERE account_id = $1 RETURNING {PROFILE_COLUMNS}"
+    )))
+    .bind(p.account)
+    .bind(p.legal_name)
+    .bind(Json(p.address))
+    .bind(p.registration_id)
+    .bind(Json(p.primary_contact))
+    .bind(p.legal_contact.map(Json))
+    .bind(p.security_contact.map(Json))
+    .bind(p.company_approver.map(Json))
+    .bind(p.data_source)
+    .bind(p.duns_number)
+    .fetch_one(conn)
+    .await
+}
+
+/// A new location.
+#[derive(Debug)]
+pub struct NewLocation<'a> {
+    /// Id.
+    pub id: Uuid,
+    /// Account.
+    pub account: Uuid,
+    /// Partner id.
+    pub partner_id: i32,
+    /// Business name.
+    pub business_name: &'a str,
+    /// Address.
+    pub address: &'a AddressDoc,
+    /// Contact.
+    pub contact: &'a ContactDoc,
+    /// Headquarters.
+    pub headquarters: bool,
+}
+
+/// Inserts a location.
+pub async fn insert_location(
+    conn: &mut PgConnection,
+    l: &NewLocation<'_>,
+) -> sqlx::Result<LocationRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO locations (id, account_id, partner_id, business_name, address, contact, headquarters)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {LOCATION_COLUMNS}"
+    )))
+    .bind(l.id)
+    .bind(l.account)
+    .bind(l.partner_id)
+    .bind(l.business_name)
+    .bind(Json(l.address))
+    .bind(Json(l.contact))
+    .bind(l.headquarters)
+    .fetch_one(conn)
+    .await
+}
+
+/// A live location of an account.
+pub async fn location(
+    conn: &mut PgConnection,
+    account: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<LocationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LOCATION_COLUMNS} FROM locations WHERE account_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )))
+    .bind(account)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Live locations of an account: headquarters first, then by creation; keyset
+/// after `(headquarters, created_at, id)`.
+pub async fn locations(
+    conn: &mut PgConnection,
+    account: Uuid,
+    after: Option<(bool, DateTime<Utc>, Uuid)>,
+    only: Option<&[Uuid]>,
+    limit: i64,
+) -> sqlx::Result<Vec<LocationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LOCATION_COLUMNS} FROM locations
+         WHERE account_id = $1 AND deleted_at IS NULL
+           AND ($2::boolean IS NULL OR (NOT headquarters, created_at, id) > (NOT $2, $3, $4))
+           AND ($5::uuid[] IS NULL OR id = ANY($5))
+         ORDER BY headquarters DESC, created_at, id LIMIT $6"
+    )))
+    .bind(account)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(after.map(|a| a.2))
+    .bind(only)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Live locations of an account.
+pub async fn count_locations(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM locations WHERE account_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(account)
+    .fetch_one(conn)
+    .await
+}
+
+/// Writes a location's editable fields.
+pub async fn update_location(
+    conn: &mut PgConnection,
+    id: Uuid,
+    business_name: &str,
+    address: &AddressDoc,
+    contact: &ContactDoc,
+) -> sqlx::Result<LocationRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE locations SET business_name = $2, address = $3, contact = $4, updated_at = now(),
+                version = version + 1
+         WHERE id = $1 RETURNING {LOCATION_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(business_name)
+    .bind(Json(address))
+    .bind(Json(contact))
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes a location (its partner id stays taken for ever).
+pub async fn delete_location(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE locations SET deleted_at = now(), version = version + 1 WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// What a partner id names: kind and account.
+pub async fn partner_id(conn: &mut PgConnection, id: i32) -> sqlx::Result<Option<(String, Uuid)>> {
+    sqlx::query_as("SELECT kind, account_id FROM partner_ids WHERE partner_id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Adds a program enrollment.
+pub async fn insert_program(
+    conn: &mut PgConnection,
+    account: Uuid,
+    kind: &str,
+    status: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO programs (account_id, kind, status) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(account)
+        .bind(kind)
+        .bind(status)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Program kinds of an account.
+pub async fn program_kinds(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT kind FROM programs WHERE account_id = $1")
+        .bind(account)
+        .fetch_all(conn)
+        .await
+}
+
+/// Records an accepted agreement.
+pub async fn accept_agreement(
+    conn: &mut PgConnection,
+    account: Uuid,
+    agreement: &str,
+    version: &str,
+    by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO agreements (id, account_id, agreement, version, accepted_by) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(account)
+    .bind(agreement)
+    .bind(version)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a change in the activity log.
+pub async fn record_activity(
+    conn: &mut PgConnection,
+    account: Uuid,
+    actor: &str,
+    action: &str,
+    target: &str,
+    old: Option<Value>,
+    new: Option<Value>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO activity (id, account_id, actor, action, target, old_value, new_value)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(account)
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(old)
+    .bind(new)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
