@@ -1,22 +1,30 @@
 //! The organization profile service: enrollment, the legal profile,
-//! locations with their partner ids, and partner lookup; tenants,
-//! identifiers, company, support, billing, payout and tax, programs and
-//! agreements come next.
+//! locations with their partner ids, partner lookup, programs and
+//! agreements, the activity log and the merge step; it mirrors verification
+//! and account state from events. Tenants, publishers, company, support,
+//! billing, payout and tax come next.
 
 pub mod api;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod store;
 
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
+use std::sync::Arc;
+
+use partnerhub_platform::bus::{Consumer, QueueKind};
 use partnerhub_proto::profile::v1::{
     enrollment_service_server::EnrollmentServiceServer,
     identifier_service_server::IdentifierServiceServer,
     legal_profile_service_server::LegalProfileServiceServer,
     location_service_server::LocationServiceServer,
+    profile_activity_service_server::ProfileActivityServiceServer,
+    profile_merge_service_server::ProfileMergeServiceServer,
+    program_service_server::ProgramServiceServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -54,13 +62,27 @@ impl Service {
         let routes = tonic::service::Routes::new(EnrollmentServiceServer::new(api.clone()))
             .add_service(LegalProfileServiceServer::new(api.clone()))
             .add_service(LocationServiceServer::new(api.clone()))
-            .add_service(IdentifierServiceServer::new(api));
+            .add_service(IdentifierServiceServer::new(api.clone()))
+            .add_service(ProgramServiceServer::new(api.clone()))
+            .add_service(ProfileActivityServiceServer::new(api.clone()))
+            .add_service(ProfileMergeServiceServer::new(api));
         let names = vec![
             "partnerhub.profile.v1.EnrollmentService",
             "partnerhub.profile.v1.LegalProfileService",
             "partnerhub.profile.v1.LocationService",
             "partnerhub.profile.v1.IdentifierService",
+            "partnerhub.profile.v1.ProgramService",
+            "partnerhub.profile.v1.ProfileActivityService",
+            "partnerhub.profile.v1.ProfileMergeService",
         ];
-        self.0.run(Serve::new(routes, names), shutdown).await
+        let consumers = vec![Consumer {
+            service: "profile",
+            kind: QueueKind::Events,
+            routing_keys: events::subscribed(),
+            handler: Arc::new(events::Mirror),
+        }];
+        self.0
+            .run(Serve::new(routes, names).consumers(consumers), shutdown)
+            .await
     }
 }

@@ -1,10 +1,15 @@
 //! Profile's gRPC services: decode, validate, apply, answer. One module per
 //! service; what they share lives here.
 
+mod activity;
 mod enrollment;
 mod identifiers;
 mod legal;
 mod locations;
+mod merge;
+mod programs;
+
+pub use programs::status_changed as program_status_changed;
 
 use partnerhub_platform::etag;
 use partnerhub_platform::time::timestamp;

@@ -1,7 +1,7 @@
 //! Programs: their agreements, who must accept them, and the tab each shows
 //! under.
 
-use partnerhub_proto::profile::v1::ProgramKind;
+use partnerhub_proto::profile::v1::{ProgramKind, ProgramTab};
 
 /// The agreement (id, current version) a program requires.
 pub fn agreement(program: ProgramKind) -> (&'static str, &'static str) {
@@ -18,6 +18,44 @@ pub fn agreement(program: ProgramKind) -> (&'static str, &'static str) {
         | ProgramKind::Referrals
         | ProgramKind::Incentives
         | ProgramKind::Unspecified => ("partner_program_agreement", "2024-01"),
+    }
+}
+
+/// The tab a program shows under.
+pub fn tab(program: ProgramKind) -> ProgramTab {
+    match program {
+        ProgramKind::CspIndirectReseller
+        | ProgramKind::CspDirectBill
+        | ProgramKind::CspIndirectProvider => ProgramTab::Reseller,
+        ProgramKind::CommercialMarketplace
+        | ProgramKind::WindowsXbox
+        | ProgramKind::OfficeStore
+        | ProgramKind::EdgeExtensions => ProgramTab::Developer,
+        ProgramKind::Partner | ProgramKind::Referrals | ProgramKind::Incentives => {
+            ProgramTab::Partner
+        }
+        ProgramKind::Unspecified => ProgramTab::Unspecified,
+    }
+}
+
+/// Whether a program needs a location in the legal country (CSP).
+pub fn needs_location_in_legal_country(program: ProgramKind) -> bool {
+    tab(program) == ProgramTab::Reseller
+}
+
+/// The status a program moves to when verification decides: AUTHORIZED
+/// makes PENDING programs ACTIVE when their agreement is accepted, else
+/// QUALIFIED; REJECTED declines PENDING and QUALIFIED ones.
+pub fn after_verification(
+    current: &str,
+    authorized: bool,
+    agreement_accepted: bool,
+) -> Option<&'static str> {
+    match (current, authorized) {
+        ("PENDING", true) if agreement_accepted => Some("ACTIVE"),
+        ("PENDING", true) => Some("QUALIFIED"),
+        ("PENDING" | "QUALIFIED", false) => Some("DECLINED"),
+        _ => None,
     }
 }
 
@@ -44,5 +82,24 @@ mod tests {
         assert!(!needs_global_admin(ProgramKind::Partner));
         assert!(freezes_legal_name("PROGRAM_KIND_CSP_INDIRECT_PROVIDER"));
         assert!(!freezes_legal_name("PROGRAM_KIND_CSP_INDIRECT_RESELLER"));
+        assert!(needs_location_in_legal_country(
+            ProgramKind::CspIndirectReseller
+        ));
+        assert_eq!(tab(ProgramKind::OfficeStore), ProgramTab::Developer);
+    }
+
+    #[test]
+    fn verification_moves_programs() {
+        assert_eq!(after_verification("PENDING", true, true), Some("ACTIVE"));
+        assert_eq!(
+            after_verification("PENDING", true, false),
+            Some("QUALIFIED")
+        );
+        assert_eq!(
+            after_verification("QUALIFIED", false, true),
+            Some("DECLINED")
+        );
+        assert_eq!(after_verification("ACTIVE", false, true), None);
+        assert_eq!(after_verification("SUSPENDED", true, true), None);
     }
 }

@@ -399,3 +399,250 @@ pub async fn record_activity(
     .await?;
     Ok(())
 }
+
+/// A program row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProgramRow {
+    /// Kind (`PROGRAM_KIND_PARTNER`).
+    pub kind: String,
+    /// Status (`PENDING`).
+    pub status: String,
+    /// Enrolled.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Programs of an account.
+pub async fn programs(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<ProgramRow>> {
+    sqlx::query_as("SELECT kind, status, created_at, updated_at FROM programs WHERE account_id = $1 ORDER BY created_at, kind")
+        .bind(account)
+        .fetch_all(conn)
+        .await
+}
+
+/// Sets a program's status; returns the previous one when it changed.
+pub async fn set_program_status(
+    conn: &mut PgConnection,
+    account: Uuid,
+    kind: &str,
+    status: &str,
+) -> sqlx::Result<Option<String>> {
+    let old: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM programs WHERE account_id = $1 AND kind = $2 FOR UPDATE",
+    )
+    .bind(account)
+    .bind(kind)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(old) = old.filter(|old| old != status) else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "UPDATE programs SET status = $3, updated_at = now() WHERE account_id = $1 AND kind = $2",
+    )
+    .bind(account)
+    .bind(kind)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(Some(old))
+}
+
+/// Suspends every program, remembering each one's status.
+pub async fn suspend_programs(
+    conn: &mut PgConnection,
+    account: Uuid,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "UPDATE programs SET status_before_suspension = status, status = 'SUSPENDED', updated_at = now()
+         WHERE account_id = $1 AND status <> 'SUSPENDED'
+         RETURNING kind, status_before_suspension",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Returns suspended programs to the status they had.
+pub async fn resume_programs(
+    conn: &mut PgConnection,
+    account: Uuid,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "UPDATE programs SET status = COALESCE(status_before_suspension, 'PENDING'),
+                status_before_suspension = NULL, updated_at = now()
+         WHERE account_id = $1 AND status = 'SUSPENDED'
+         RETURNING kind, status",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Mirrors the verification status into the profile.
+pub async fn set_verification(
+    conn: &mut PgConnection,
+    account: Uuid,
+    status: &str,
+    sub_status: &str,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE profiles SET verification_status = $2, verification_sub_status = $3, updated_at = now(),
+                version = version + 1
+         WHERE account_id = $1",
+    )
+    .bind(account)
+    .bind(status)
+    .bind(sub_status)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// An accepted agreement row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AgreementRow {
+    /// Id.
+    pub id: Uuid,
+    /// Agreement id.
+    pub agreement: String,
+    /// Version.
+    pub version: String,
+    /// Who.
+    pub accepted_by: String,
+    /// When.
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// Accepted agreements, newest first.
+pub async fn agreements(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<AgreementRow>> {
+    sqlx::query_as(
+        "SELECT id, agreement, version, accepted_by, accepted_at FROM agreements
+         WHERE account_id = $1 ORDER BY accepted_at DESC, id DESC",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether the account accepted `agreement` (any version).
+pub async fn has_agreement(
+    conn: &mut PgConnection,
+    account: Uuid,
+    agreement: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM agreements WHERE account_id = $1 AND agreement = $2)",
+    )
+    .bind(account)
+    .bind(agreement)
+    .fetch_one(conn)
+    .await
+}
+
+/// Whether the account has a live location in `country`.
+pub async fn has_location_in(
+    conn: &mut PgConnection,
+    account: Uuid,
+    country: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM locations WHERE account_id = $1 AND deleted_at IS NULL
+                        AND address->>'country' = $2)",
+    )
+    .bind(account)
+    .bind(country)
+    .fetch_one(conn)
+    .await
+}
+
+/// An activity row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ActivityRow {
+    /// Id.
+    pub id: Uuid,
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Target.
+    pub target: String,
+    /// Before.
+    pub old_value: Option<Value>,
+    /// After.
+    pub new_value: Option<Value>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Activity of an account, newest first, after the keyset `(time, id)`.
+pub async fn activity(
+    conn: &mut PgConnection,
+    account: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<ActivityRow>> {
+    sqlx::query_as(
+        "SELECT id, actor, action, target, old_value, new_value, created_at FROM activity
+         WHERE account_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+    )
+    .bind(account)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// A merge applied before: (source, target, locations moved).
+pub async fn applied_merge(
+    conn: &mut PgConnection,
+    merge_id: &str,
+) -> sqlx::Result<Option<(Uuid, Uuid, i32)>> {
+    sqlx::query_as("SELECT source_account, target_account, locations_moved FROM applied_merges WHERE merge_id = $1")
+        .bind(merge_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Moves the source's live locations to the target (none stays
+/// headquarters) and archives the source profile; returns the moved ids.
+pub async fn merge_profiles(
+    conn: &mut PgConnection,
+    merge_id: &str,
+    source: Uuid,
+    target: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    let moved: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE locations SET account_id = $2, headquarters = false, updated_at = now(), version = version + 1
+         WHERE account_id = $1 AND deleted_at IS NULL RETURNING id",
+    )
+    .bind(source)
+    .bind(target)
+    .fetch_all(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE partner_ids SET account_id = $2 WHERE location_id = ANY($1)")
+        .bind(&moved)
+        .bind(target)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE profiles SET merged_into = $2, archived_at = now(), updated_at = now(), version = version + 1
+         WHERE account_id = $1",
+    )
+    .bind(source)
+    .bind(target)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("INSERT INTO applied_merges (merge_id, source_account, target_account, locations_moved) VALUES ($1, $2, $3, $4)")
+        .bind(merge_id)
+        .bind(source)
+        .bind(target)
+        .bind(i32::try_from(moved.len()).unwrap_or(i32::MAX))
+        .execute(conn)
+        .await?;
+    Ok(moved)
+}
