@@ -37,6 +37,7 @@ fn token(signing: &SigningKey) -> anyhow::Result<String> {
         roles: vec!["global_admin".into(), "admin_agent".into(), "owner".into()],
         scopes: Default::default(),
         pcr: false,
+        dom: "contoso.com".into(),
         perms: vec![],
         pv: 1,
         iat: now,

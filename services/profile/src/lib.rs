@@ -25,6 +25,8 @@ use partnerhub_proto::profile::v1::{
     profile_activity_service_server::ProfileActivityServiceServer,
     profile_merge_service_server::ProfileMergeServiceServer,
     program_service_server::ProgramServiceServer,
+    support_profile_service_server::SupportProfileServiceServer,
+    tenant_service_server::TenantServiceServer,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -65,6 +67,8 @@ impl Service {
             .add_service(IdentifierServiceServer::new(api.clone()))
             .add_service(ProgramServiceServer::new(api.clone()))
             .add_service(ProfileActivityServiceServer::new(api.clone()))
+            .add_service(TenantServiceServer::new(api.clone()))
+            .add_service(SupportProfileServiceServer::new(api.clone()))
             .add_service(ProfileMergeServiceServer::new(api));
         let names = vec![
             "partnerhub.profile.v1.EnrollmentService",
@@ -73,6 +77,8 @@ impl Service {
             "partnerhub.profile.v1.IdentifierService",
             "partnerhub.profile.v1.ProgramService",
             "partnerhub.profile.v1.ProfileActivityService",
+            "partnerhub.profile.v1.TenantService",
+            "partnerhub.profile.v1.SupportProfileService",
             "partnerhub.profile.v1.ProfileMergeService",
         ];
         let consumers = vec![Consumer {

@@ -26,6 +26,8 @@ pub struct Caller {
     pub scopes: BTreeMap<String, Vec<String>>,
     /// The token only allows changing a temporary password.
     pub password_change_required: bool,
+    /// Domain of the user's sign-in email (empty for service accounts).
+    pub email_domain: String,
     permissions: BTreeSet<String>,
 }
 
@@ -52,6 +54,7 @@ impl Caller {
             roles: claims.roles,
             scopes: claims.scopes,
             password_change_required: claims.pcr,
+            email_domain: claims.dom,
             permissions,
         }
     }
@@ -199,6 +202,7 @@ mod tests {
             roles: roles.iter().map(|r| (*r).to_owned()).collect(),
             scopes: BTreeMap::from([("referrals_user".to_owned(), vec!["L1".to_owned()])]),
             pcr: false,
+            dom: "contoso.com".into(),
             perms: vec!["platform.profile.legal.read".into()],
             pv: 0,
             iat: 0,

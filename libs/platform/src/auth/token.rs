@@ -49,6 +49,10 @@ pub struct Claims {
     /// listed apply to the whole company).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub scopes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Domain of the user's sign-in email (their own directory tenant's
+    /// domain), lower case.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dom: String,
     /// Password change required: the token allows only ChangePassword and
     /// SignOut.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

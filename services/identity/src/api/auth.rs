@@ -390,6 +390,7 @@ impl Identity {
             roles: Vec::new(),
             scopes: Default::default(),
             pcr: false,
+            dom: String::new(),
             perms: account.permissions.clone(),
             pv: 1,
             iat: now.timestamp(),

@@ -56,6 +56,11 @@ impl Identity {
             roles: membership.roles.clone(),
             scopes: membership.scopes.0.clone(),
             pcr: user.must_change_password,
+            dom: user
+                .email
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_lowercase())
+                .unwrap_or_default(),
             perms: Vec::new(),
             pv: 1,
             iat: now.timestamp(),

@@ -38,7 +38,11 @@ fn check_location(l: &Location, paths: Option<&[String]>, v: &mut Violations) ->
 
 impl Profile {
     /// The profile must exist and not be merged away.
-    async fn enrolled(&self, conn: &mut sqlx::PgConnection, account: Uuid) -> Result<()> {
+    pub(super) async fn enrolled(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        account: Uuid,
+    ) -> Result<()> {
         store::profile(conn, account, false)
             .await?
             .filter(|p| p.merged_into.is_none())

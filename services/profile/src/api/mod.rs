@@ -7,6 +7,7 @@ mod identifiers;
 mod legal;
 mod locations;
 mod merge;
+mod organization;
 mod programs;
 
 pub use programs::status_changed as program_status_changed;

@@ -1,5 +1,7 @@
 //! Every SQL statement of profile.
 
+pub mod organization;
+
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::Value;
