@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use partnerhub_platform::bus::{Consumer, QueueKind};
 use partnerhub_proto::profile::v1::{
+    company_profile_service_server::CompanyProfileServiceServer,
     enrollment_service_server::EnrollmentServiceServer,
     identifier_service_server::IdentifierServiceServer,
     legal_profile_service_server::LegalProfileServiceServer,
@@ -69,6 +70,7 @@ impl Service {
             .add_service(ProfileActivityServiceServer::new(api.clone()))
             .add_service(TenantServiceServer::new(api.clone()))
             .add_service(SupportProfileServiceServer::new(api.clone()))
+            .add_service(CompanyProfileServiceServer::new(api.clone()))
             .add_service(ProfileMergeServiceServer::new(api));
         let names = vec![
             "partnerhub.profile.v1.EnrollmentService",
@@ -79,6 +81,7 @@ impl Service {
             "partnerhub.profile.v1.ProfileActivityService",
             "partnerhub.profile.v1.TenantService",
             "partnerhub.profile.v1.SupportProfileService",
+            "partnerhub.profile.v1.CompanyProfileService",
             "partnerhub.profile.v1.ProfileMergeService",
         ];
         let consumers = vec![Consumer {

@@ -2,6 +2,7 @@
 //! service; what they share lives here.
 
 mod activity;
+mod company;
 mod enrollment;
 mod identifiers;
 mod legal;

@@ -1,5 +1,6 @@
 //! Every SQL statement of profile.
 
+pub mod company;
 pub mod organization;
 
 use chrono::{DateTime, Utc};
