@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod etag;

@@ -54,11 +54,18 @@ fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceS
         name,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: database_url(name),
-        database_max_connections: 5,
+        database_max_connections: 3,
         bus: bus.clone(),
         identity_url: identity_url.to_owned(),
         limits: ServerLimits::default(),
     }
+}
+
+/// The key that seals profile's bank and tax numbers in tests.
+pub const PROFILE_TEST_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn test_sealer() -> anyhow::Result<partnerhub_platform::crypto::Sealer> {
+    partnerhub_platform::crypto::Sealer::parse(PROFILE_TEST_KEYS).map_err(|e| anyhow::anyhow!(e))
 }
 
 impl Suite {
@@ -99,7 +106,11 @@ impl Suite {
 
         let s = settings("profile", &bus, &identity_url);
         databases.insert("profile", s.database_url.clone());
-        let profile = partnerhub_profile::build(s).await?;
+        let profile = partnerhub_profile::build(partnerhub_profile::Config {
+            service: s,
+            sealer: Some(test_sealer()?),
+        })
+        .await?;
         let profile_addr = profile.local_addr();
         tasks.push(("profile", tokio::spawn(profile.run(shutdown.clone()))));
 

@@ -129,7 +129,7 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
             &partnerhub_identity::MIGRATIONS,
         ),
         Name::Profile => (
-            partnerhub_profile::config_from_env(env)?,
+            partnerhub_profile::config_from_env(env)?.service,
             &partnerhub_profile::MIGRATIONS,
         ),
         Name::Verification => (

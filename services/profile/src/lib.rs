@@ -13,6 +13,7 @@ pub mod store;
 use std::net::SocketAddr;
 
 use partnerhub_platform::config::{ConfigError, Env};
+use partnerhub_platform::crypto::Sealer;
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use partnerhub_proto::profile::v1::{
     enrollment_service_server::EnrollmentServiceServer,
     identifier_service_server::IdentifierServiceServer,
     legal_profile_service_server::LegalProfileServiceServer,
-    location_service_server::LocationServiceServer,
+    location_service_server::LocationServiceServer, payout_service_server::PayoutServiceServer,
     profile_activity_service_server::ProfileActivityServiceServer,
     profile_merge_service_server::ProfileMergeServiceServer,
     program_service_server::ProgramServiceServer,
@@ -37,19 +38,46 @@ pub const DEFAULT_PORT: u16 = 50052;
 /// Migrations of profile's database.
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Profile's settings (for now only the common ones).
-pub fn config_from_env(env: &dyn Env) -> Result<ServiceSettings, ConfigError> {
-    ServiceSettings::from_env("profile", DEFAULT_PORT, env)
+/// Profile's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address, database, bus, limits.
+    pub service: ServiceSettings,
+    /// Keys sealing bank and tax numbers (`PARTNERHUB_PROFILE_ENCRYPTION_KEYS`,
+    /// `id:base64-32-bytes[,id:…]`, the first one active). Without it the
+    /// payout and tax calls refuse with FAILED_PRECONDITION.
+    pub sealer: Option<Sealer>,
+}
+
+/// Reads profile's settings.
+pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+    let sealer = match env.get("PARTNERHUB_PROFILE_ENCRYPTION_KEYS") {
+        None => None,
+        Some(spec) => Some(Sealer::parse(&spec).map_err(|problem| ConfigError {
+            variable: "PARTNERHUB_PROFILE_ENCRYPTION_KEYS".into(),
+            problem,
+        })?),
+    };
+    Ok(Config {
+        service: ServiceSettings::from_env("profile", DEFAULT_PORT, env)?,
+        sealer,
+    })
 }
 
 /// Profile, bound and migrated, ready to run.
 #[derive(Debug)]
-pub struct Service(Prepared);
+pub struct Service(Prepared, Option<Arc<Sealer>>);
 
 /// Binds and prepares the database.
-pub async fn build(config: ServiceSettings) -> anyhow::Result<Service> {
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    if config.sealer.is_none() {
+        tracing::warn!(
+            "PARTNERHUB_PROFILE_ENCRYPTION_KEYS is not set: payout and tax profiles are refused."
+        );
+    }
     Ok(Service(
-        partnerhub_platform::prepare(config, &MIGRATIONS).await?,
+        partnerhub_platform::prepare(config.service, &MIGRATIONS).await?,
+        config.sealer.map(Arc::new),
     ))
 }
 
@@ -61,7 +89,7 @@ impl Service {
 
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let api = api::Profile::new(self.0.pool().clone());
+        let api = api::Profile::new(self.0.pool().clone(), self.1);
         let routes = tonic::service::Routes::new(EnrollmentServiceServer::new(api.clone()))
             .add_service(LegalProfileServiceServer::new(api.clone()))
             .add_service(LocationServiceServer::new(api.clone()))
@@ -71,6 +99,7 @@ impl Service {
             .add_service(TenantServiceServer::new(api.clone()))
             .add_service(SupportProfileServiceServer::new(api.clone()))
             .add_service(CompanyProfileServiceServer::new(api.clone()))
+            .add_service(PayoutServiceServer::new(api.clone()))
             .add_service(ProfileMergeServiceServer::new(api));
         let names = vec![
             "partnerhub.profile.v1.EnrollmentService",
@@ -82,6 +111,7 @@ impl Service {
             "partnerhub.profile.v1.TenantService",
             "partnerhub.profile.v1.SupportProfileService",
             "partnerhub.profile.v1.CompanyProfileService",
+            "partnerhub.profile.v1.PayoutService",
             "partnerhub.profile.v1.ProfileMergeService",
         ];
         let consumers = vec![Consumer {

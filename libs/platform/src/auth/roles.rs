@@ -75,8 +75,10 @@ pub mod perm {
     pub const TAX_IDS_WRITE: &str = "profile.tax_ids.write";
     /// Read payout and tax profiles (masked).
     pub const PAYOUT_READ: &str = "profile.payout.read";
-    /// Change payout and tax profiles and see bank details unmasked.
+    /// Change payout and tax profiles.
     pub const PAYOUT_WRITE: &str = "profile.payout.write";
+    /// See bank and tax numbers unmasked.
+    pub const PAYOUT_SENSITIVE_READ: &str = "profile.payout.sensitive.read";
     /// Read programs and agreements.
     pub const PROGRAMS_READ: &str = "profile.programs.read";
     /// Enroll in programs and accept agreements.
@@ -116,6 +118,7 @@ const EVERYTHING: &[&str] = &[
     TAX_IDS_WRITE,
     PAYOUT_READ,
     PAYOUT_WRITE,
+    PAYOUT_SENSITIVE_READ,
     PROGRAMS_READ,
     PROGRAMS_WRITE,
     PARTNER_AGREEMENT_ACCEPT,
@@ -256,7 +259,13 @@ pub const ROLES: &[Role] = &[
         id: "incentives_admin",
         display_name: "Incentives admin",
         family: Family::Partner,
-        permissions: &[ACCOUNTS_READ, PAYOUT_READ, PAYOUT_WRITE, LOCATIONS_READ],
+        permissions: &[
+            ACCOUNTS_READ,
+            PAYOUT_READ,
+            PAYOUT_WRITE,
+            PAYOUT_SENSITIVE_READ,
+            LOCATIONS_READ,
+        ],
         assignable_by: PARTNER_ADMINS,
         location_scopable: true,
     },
@@ -344,7 +353,12 @@ pub const ROLES: &[Role] = &[
         id: "financial_contributor",
         display_name: "Financial contributor",
         family: Family::Developer,
-        permissions: &[ACCOUNTS_READ, PAYOUT_READ, PAYOUT_WRITE],
+        permissions: &[
+            ACCOUNTS_READ,
+            PAYOUT_READ,
+            PAYOUT_WRITE,
+            PAYOUT_SENSITIVE_READ,
+        ],
         assignable_by: DEVELOPER_ADMINS,
         location_scopable: false,
     },

@@ -9,6 +9,7 @@ mod legal;
 mod locations;
 mod merge;
 mod organization;
+mod payout;
 mod programs;
 
 pub use programs::status_changed as program_status_changed;
@@ -18,6 +19,9 @@ use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate;
 use partnerhub_proto::profile::v1::{DataSource, LegalProfile, Location};
 use partnerhub_proto::verification::v1::{Status as VerificationState, SubStatus};
+use std::sync::Arc;
+
+use partnerhub_platform::crypto::Sealer;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -31,12 +35,15 @@ pub const SOURCE: &str = "//partnerhub/profile";
 #[derive(Debug, Clone)]
 pub struct Profile {
     pool: PgPool,
+    /// Seals bank and tax numbers; `None` when no key is configured (payout
+    /// calls then refuse).
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl Profile {
-    /// Handlers over `pool`.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    /// Handlers over `pool`, sealing sensitive numbers with `sealer`.
+    pub fn new(pool: PgPool, sealer: Option<Arc<Sealer>>) -> Self {
+        Self { pool, sealer }
     }
 }
 

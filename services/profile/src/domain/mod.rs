@@ -2,6 +2,7 @@
 //! name are, which countries need which registration id, and how programs
 //! are shown.
 
+pub mod bank;
 pub mod names;
 pub mod programs;
 pub mod registration;

@@ -2,6 +2,7 @@
 
 pub mod company;
 pub mod organization;
+pub mod payout;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;

@@ -208,7 +208,12 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn from_session(identity: Channel, profile: Channel, email: &str, session: Session) -> Self {
+    pub fn from_session(
+        identity: Channel,
+        profile: Channel,
+        email: &str,
+        session: Session,
+    ) -> Self {
         Self {
             identity,
             profile,
@@ -387,12 +392,22 @@ pub fn is_partner_id(id: &str) -> bool {
     id.len() == 7 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Profile's events among `events`, by type (without the package), in
-/// arrival order.
+/// The events of enrollment, the legal profile and locations (other
+/// features' events, such as program status changes, are left out).
+pub const LEGAL_EVENTS: &[&str] = &[
+    "EnrollmentSubmitted",
+    "LegalProfileChanged",
+    "ContactsChanged",
+    "LocationAdded",
+];
+
+/// Profile's enrollment, legal-profile and location events among `events`
+/// ([`LEGAL_EVENTS`]), by type without the package, in arrival order.
 pub fn profile_event_types(events: &[TappedEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| e.message_type.strip_prefix(PROFILE_EVENTS))
+        .filter(|t| LEGAL_EVENTS.contains(t))
         .map(str::to_owned)
         .collect()
 }
