@@ -21,13 +21,16 @@ impl Profile {
     async fn enroll(&self, caller: &Caller, req: EnrollRequest) -> Result<EnrollResponse> {
         let account = account_id("parent", &req.parent)?;
         caller.require(perm::LEGAL_WRITE, &account.to_string())?;
+        let mut v = Violations::new();
         let program = match ProgramKind::try_from(req.program) {
             Ok(ProgramKind::Unspecified) => ProgramKind::Partner,
             Ok(p) => p,
-            Err(_) => return Err(ProfileError::field("program", "is not a program")),
+            Err(_) => {
+                v.add("program", "is not a program");
+                ProgramKind::Partner
+            }
         };
         let profile = req.legal_profile.clone().unwrap_or_default();
-        let mut v = Violations::new();
         let warnings = crate::domain::check_legal_profile("legal_profile", &profile, &mut v);
         if !req.accept_agreement {
             v.add(

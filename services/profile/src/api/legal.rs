@@ -179,6 +179,23 @@ impl Profile {
         v.finish()?;
 
         let name_changed = legal_name != current.legal_name;
+        let unchanged = !name_changed
+            && address == current.address.0
+            && registration_id == current.registration_id
+            && primary == current.primary_contact.0
+            && legal == current.legal_contact.as_ref().map(|c| c.0.clone())
+            && security == current.security_contact.as_ref().map(|c| c.0.clone())
+            && approver == current.company_approver.as_ref().map(|c| c.0.clone())
+            && source == current.data_source
+            && duns == current.duns_number;
+        if unchanged {
+            // Nothing to write: the etag stays valid for the caller.
+            tx.commit().await?;
+            return Ok(UpdateLegalProfileResponse {
+                legal_profile: Some(legal_profile_message(&current)),
+                warnings,
+            });
+        }
         if name_changed && current.verification_status == "AUTHORIZED" {
             let kinds = store::program_kinds(&mut tx, account).await?;
             if kinds.iter().any(|k| programs::freezes_legal_name(k)) {
