@@ -51,6 +51,19 @@ impl Sealer {
         Ok(Self { active, keys })
     }
 
+    /// A keyring of one key.
+    pub fn single(id: &str, key: [u8; 32]) -> Self {
+        Self {
+            active: id.to_owned(),
+            keys: HashMap::from([(id.to_owned(), Aes256Gcm::new(&Key::<Aes256Gcm>::from(key)))]),
+        }
+    }
+
+    /// A fresh random 256-bit key.
+    pub fn random_key() -> [u8; 32] {
+        Aes256Gcm::generate_key(&mut OsRng).into()
+    }
+
     /// Seals `plain`, bound to `context` (for example the row's id, so a
     /// ciphertext cannot be moved to another row); returns the key id and
     /// `nonce || ciphertext`.

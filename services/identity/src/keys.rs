@@ -7,8 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
-use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -17,9 +15,14 @@ use ed25519_dalek::pkcs8::EncodePrivateKey;
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use partnerhub_platform::auth::{Claims, KeySource};
+use partnerhub_platform::crypto::Sealer;
 use partnerhub_proto::identity::v1::Jwk;
 use sqlx::PgPool;
 use tokio::sync::Mutex;
+
+/// Id of the key-encryption key in the keyring (one key: the stored
+/// format, nonce and ciphertext bound to the `kid`, has no key id).
+const KEK_ID: &str = "kek";
 
 /// The signing key in use.
 struct Active {
@@ -31,7 +34,7 @@ struct Active {
 /// Signing keys of identity.
 pub struct Keys {
     pool: PgPool,
-    cipher: Aes256Gcm,
+    sealer: Sealer,
     rotation: Duration,
     token_ttl: Duration,
     active: Mutex<Option<Active>>,
@@ -48,7 +51,7 @@ impl Keys {
     pub fn new(pool: PgPool, kek: [u8; 32], rotation: Duration, token_ttl: Duration) -> Arc<Self> {
         Arc::new(Self {
             pool,
-            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(kek)),
+            sealer: Sealer::single(KEK_ID, kek),
             rotation,
             token_ttl,
             active: Mutex::new(None),
@@ -58,7 +61,7 @@ impl Keys {
     /// A random key-encryption key, for a single process without one
     /// configured.
     pub fn ephemeral_kek() -> [u8; 32] {
-        Aes256Gcm::generate_key(&mut OsRng).into()
+        Sealer::random_key()
     }
 
     /// Signs `claims` with the active key (rotating it when due).
@@ -137,39 +140,18 @@ impl Keys {
     }
 
     fn seal(&self, kid: &str, secret: &[u8; 32]) -> anyhow::Result<Vec<u8>> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let ciphertext = self
-            .cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: secret,
-                    aad: kid.as_bytes(),
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("cannot seal the signing key"))?;
-        let mut out = nonce.to_vec();
-        out.extend(ciphertext);
-        Ok(out)
+        let (_, sealed) = self
+            .sealer
+            .seal(secret, kid.as_bytes())
+            .map_err(|e| anyhow::anyhow!("cannot seal the signing key: {e}"))?;
+        Ok(sealed)
     }
 
     fn open(&self, kid: &str, sealed: &[u8]) -> Option<[u8; 32]> {
-        if sealed.len() < 12 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().ok()?;
-        let plain = self
-            .cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: kid.as_bytes(),
-                },
-            )
-            .ok()?;
-        plain.try_into().ok()
+        self.sealer
+            .open(KEK_ID, sealed, kid.as_bytes())?
+            .try_into()
+            .ok()
     }
 }
 
