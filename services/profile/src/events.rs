@@ -78,6 +78,15 @@ async fn verification_changed(
     let Some(authorized) = decided else {
         return Ok(());
     };
+    // A decision made while the account is suspended applies to the status
+    // its programs will return to.
+    for (kind, saved) in store::suspended_programs(tx, account).await? {
+        let program = ProgramKind::from_str_name(&kind).unwrap_or(ProgramKind::Unspecified);
+        let accepted = store::has_agreement(tx, account, programs::agreement(program).0).await?;
+        if let Some(next) = programs::after_verification(&saved, authorized, accepted) {
+            store::set_status_after_suspension(tx, account, &kind, next).await?;
+        }
+    }
     for program in store::programs(tx, account).await? {
         let kind = ProgramKind::from_str_name(&program.kind).unwrap_or(ProgramKind::Unspecified);
         let accepted = store::has_agreement(tx, account, programs::agreement(kind).0).await?;

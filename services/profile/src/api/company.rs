@@ -263,7 +263,8 @@ impl Profile {
         );
         v.finish()?;
         let mut tx = self.pool.begin().await?;
-        self.enrolled(&mut tx, account).await?;
+        // Lock the profile row: the company row may not exist yet.
+        self.lock_enrolled(&mut tx, account).await?;
         let (old, version) = co::company(&mut tx, account, true)
             .await?
             .unwrap_or((json!({}), 0));

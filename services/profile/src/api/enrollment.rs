@@ -103,6 +103,14 @@ impl Profile {
         )
         .await?;
         store::insert_program(&mut tx, account, program.as_str_name(), "PENDING").await?;
+        super::program_status_changed(
+            &mut tx,
+            account,
+            program.as_str_name(),
+            "UNSPECIFIED",
+            "PENDING",
+        )
+        .await?;
         let actor = caller.resource_name();
         store::accept_agreement(&mut tx, account, agreement, version, &actor).await?;
         let account_name = format!("accounts/{account}");

@@ -37,6 +37,20 @@ fn check_location(l: &Location, paths: Option<&[String]>, v: &mut Violations) ->
 }
 
 impl Profile {
+    /// Like [`Profile::enrolled`], and locks the profile row for the
+    /// transaction: changes to the account's profile resources serialize on it.
+    pub(super) async fn lock_enrolled(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        account: Uuid,
+    ) -> Result<()> {
+        store::profile(conn, account, true)
+            .await?
+            .filter(|p| p.merged_into.is_none())
+            .map(drop)
+            .ok_or_else(|| ProfileError::NotEnrolled(format!("accounts/{account}/legalProfile")))
+    }
+
     /// The profile must exist and not be merged away.
     pub(super) async fn enrolled(
         &self,

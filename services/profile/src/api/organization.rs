@@ -111,7 +111,9 @@ impl Profile {
             return Err(denied("associate a commercial tenant (Global admin only)").into());
         }
         let mut tx = self.pool.begin().await?;
-        self.enrolled(&mut tx, account).await?;
+        // The profile row serializes tenant changes of the account, so two
+        // first tenants cannot both become primary.
+        self.lock_enrolled(&mut tx, account).await?;
         let first = org::tenants(&mut tx, account).await?.is_empty();
         let row = org::insert_tenant(&mut tx, id, account, &domain, kind, first)
             .await?
@@ -231,7 +233,9 @@ impl Profile {
         }
         v.finish()?;
         let mut tx = self.pool.begin().await?;
-        self.enrolled(&mut tx, account).await?;
+        // Lock the profile row: before the first write there is no support
+        // row to lock, and two writers with etag "0" must not both pass.
+        self.lock_enrolled(&mut tx, account).await?;
         let (email, phone, website, version) = org::support(&mut tx, account, true).await?;
         etag::check(&new.etag, version, &new.name)?;
         let pick = |f: &str, new: &str, old: &str| {

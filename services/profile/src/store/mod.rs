@@ -453,6 +453,38 @@ pub async fn set_program_status(
     Ok(Some(old))
 }
 
+/// The status a suspended program returns to, per program kind.
+pub async fn suspended_programs(
+    conn: &mut PgConnection,
+    account: Uuid,
+) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as(
+        "SELECT kind, COALESCE(status_before_suspension, 'PENDING') FROM programs
+         WHERE account_id = $1 AND status = 'SUSPENDED' FOR UPDATE",
+    )
+    .bind(account)
+    .fetch_all(conn)
+    .await
+}
+
+/// Changes the status a suspended program will return to.
+pub async fn set_status_after_suspension(
+    conn: &mut PgConnection,
+    account: Uuid,
+    kind: &str,
+    status: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE programs SET status_before_suspension = $3 WHERE account_id = $1 AND kind = $2",
+    )
+    .bind(account)
+    .bind(kind)
+    .bind(status)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Suspends every program, remembering each one's status.
 pub async fn suspend_programs(
     conn: &mut PgConnection,
