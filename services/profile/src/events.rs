@@ -67,7 +67,7 @@ async fn verification_changed(
         .trim_start_matches("SUB_STATUS_")
         .to_owned();
     if !store::set_verification(tx, account, &status, &sub_status).await? {
-        // Not enrolled here (yet): nothing to mirror.
+        // Not enrolled here (yet), or already mirrored: nothing changes.
         return Ok(());
     }
     let decided = match event.status() {

@@ -205,6 +205,46 @@ impl Profile {
             }
         }
         let has = |f: &str| paths.iter().any(|p| p == f);
+        // Only the fields named in the mask are read, so only they are checked.
+        let unmasked = CompanyProfile::default();
+        let new = CompanyProfile {
+            partnership_types: if has("partnership_types") {
+                new.partnership_types
+            } else {
+                unmasked.partnership_types
+            },
+            work_kinds: if has("work_kinds") {
+                new.work_kinds
+            } else {
+                unmasked.work_kinds
+            },
+            customer_count: if has("customer_count") {
+                new.customer_count
+            } else {
+                unmasked.customer_count
+            },
+            annual_revenue: if has("annual_revenue") {
+                new.annual_revenue
+            } else {
+                unmasked.annual_revenue
+            },
+            company_size: if has("company_size") {
+                new.company_size
+            } else {
+                unmasked.company_size
+            },
+            operating_regions: if has("operating_regions") {
+                new.operating_regions
+            } else {
+                unmasked.operating_regions
+            },
+            expansion_regions: if has("expansion_regions") {
+                new.expansion_regions
+            } else {
+                unmasked.expansion_regions
+            },
+            ..new
+        };
         let types = enum_names(
             "company_profile.partnership_types",
             &new.partnership_types,

@@ -516,7 +516,9 @@ pub async fn resume_programs(
     .await
 }
 
-/// Mirrors the verification status into the profile.
+/// Mirrors the verification status into the profile; `false` when the
+/// account has no profile or already shows that status (then nothing, not
+/// even the etag, changes).
 pub async fn set_verification(
     conn: &mut PgConnection,
     account: Uuid,
@@ -526,7 +528,8 @@ pub async fn set_verification(
     Ok(sqlx::query(
         "UPDATE profiles SET verification_status = $2, verification_sub_status = $3, updated_at = now(),
                 version = version + 1
-         WHERE account_id = $1",
+         WHERE account_id = $1
+           AND (verification_status, verification_sub_status) IS DISTINCT FROM ($2, $3)",
     )
     .bind(account)
     .bind(status)
