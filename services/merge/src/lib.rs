@@ -2,6 +2,7 @@
 //! merges one partner account into another across profile and identity.
 
 pub mod api;
+pub mod domain;
 
 use std::net::SocketAddr;
 
