@@ -134,7 +134,12 @@ impl Suite {
 
         let s = settings("merge", &bus, &identity_url);
         databases.insert("merge", s.database_url.clone());
-        let merge = partnerhub_merge::build(s).await?;
+        let merge = partnerhub_merge::build(partnerhub_merge::Config {
+            service: s,
+            profile_url: format!("http://{profile_addr}"),
+            invitation_ttl: Duration::from_secs(30 * 86_400),
+        })
+        .await?;
         let merge_addr = merge.local_addr();
         tasks.push(("merge", tokio::spawn(merge.run(shutdown.clone()))));
 

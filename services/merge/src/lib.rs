@@ -3,8 +3,10 @@
 
 pub mod api;
 pub mod domain;
+pub mod store;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use partnerhub_platform::config::{ConfigError, Env};
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
@@ -17,19 +19,40 @@ pub const DEFAULT_PORT: u16 = 50055;
 /// Migrations of merge's database.
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Merge's settings (for now only the common ones).
-pub fn config_from_env(env: &dyn Env) -> Result<ServiceSettings, ConfigError> {
-    ServiceSettings::from_env("merge", DEFAULT_PORT, env)
+/// Merge's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address, database, bus, limits.
+    pub service: ServiceSettings,
+    /// Profile's gRPC endpoint (`PARTNERHUB_PROFILE_URL`).
+    pub profile_url: String,
+    /// How long an invitation waits for an answer
+    /// (`PARTNERHUB_MERGE_INVITATION_TTL_DAYS`, default 30).
+    pub invitation_ttl: Duration,
+}
+
+/// Reads merge's settings.
+pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+    let days =
+        partnerhub_platform::config::parse(env, "PARTNERHUB_MERGE_INVITATION_TTL_DAYS", 30u64)?;
+    Ok(Config {
+        service: ServiceSettings::from_env("merge", DEFAULT_PORT, env)?,
+        profile_url: env
+            .get("PARTNERHUB_PROFILE_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
+        invitation_ttl: Duration::from_secs(days.clamp(1, 365) * 86_400),
+    })
 }
 
 /// Merge, bound and migrated, ready to run.
 #[derive(Debug)]
-pub struct Service(Prepared);
+pub struct Service(Prepared, Config);
 
 /// Binds and prepares the database.
-pub async fn build(config: ServiceSettings) -> anyhow::Result<Service> {
+pub async fn build(config: Config) -> anyhow::Result<Service> {
     Ok(Service(
-        partnerhub_platform::prepare(config, &MIGRATIONS).await?,
+        partnerhub_platform::prepare(config.service.clone(), &MIGRATIONS).await?,
+        config,
     ))
 }
 
@@ -41,7 +64,11 @@ impl Service {
 
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let api = api::Merges::new(self.0.pool().clone());
+        let profile = tonic::transport::Endpoint::from_shared(self.1.profile_url.clone())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let api = api::Merges::new(self.0.pool().clone(), profile, self.1.invitation_ttl);
         let routes = tonic::service::Routes::new(MergeServiceServer::new(api));
         let names = vec!["partnerhub.merge.v1.MergeService"];
         self.0.run(Serve::new(routes, names), shutdown).await

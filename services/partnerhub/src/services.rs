@@ -67,7 +67,9 @@ impl Name {
     }
 }
 
-/// A built service of any kind.
+/// A built service of any kind (built once per process, so the size of the
+/// variants does not matter).
+#[allow(clippy::large_enum_variant)]
 pub enum Built {
     Identity(partnerhub_identity::Service),
     Profile(partnerhub_profile::Service),
@@ -141,7 +143,7 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
             &partnerhub_notification::MIGRATIONS,
         ),
         Name::Merge => (
-            partnerhub_merge::config_from_env(env)?,
+            partnerhub_merge::config_from_env(env)?.service,
             &partnerhub_merge::MIGRATIONS,
         ),
     };

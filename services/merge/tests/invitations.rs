@@ -1,0 +1,330 @@
+//! Merge invitations through the gRPC API: preview by global partner id,
+//! one open merge per account, answers by the right side, illegal
+//! transitions naming the current state, and cross-account denial.
+
+use partnerhub_proto::identity::v1::{SignUpRequest, auth_service_client::AuthServiceClient};
+use partnerhub_proto::merge::v1::{
+    AcceptMergeInvitationRequest, CancelMergeInvitationRequest, CreateMergeInvitationRequest,
+    GetMergeInvitationRequest, ListMergeInvitationsRequest, MergeState, PreviewMergeRequest,
+    RejectMergeInvitationRequest, merge_service_client::MergeServiceClient,
+};
+use partnerhub_proto::profile::v1::{
+    Address, Contact, EnrollRequest, LegalProfile,
+    enrollment_service_client::EnrollmentServiceClient,
+};
+use partnerhub_testkit::{Suite, unique};
+use tonic::Code;
+use tonic::metadata::MetadataValue;
+
+/// A founder with an enrolled company.
+struct Company {
+    token: String,
+    account: String,
+    global_id: String,
+    location_id: String,
+}
+
+fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(format!("Bearer {token}"))?,
+    );
+    Ok(request)
+}
+
+async fn company(suite: &Suite, name: &str) -> anyhow::Result<Company> {
+    let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
+    let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
+        .sign_up(SignUpRequest {
+            email: email.clone(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            password: "analytical engine 1843".into(),
+            account_display_name: name.into(),
+            locale: String::new(),
+        })
+        .await?
+        .into_inner();
+    let token = session.access_token.unwrap_or_default().token;
+    let account = session.account.unwrap_or_default().name;
+    let enrolled = EnrollmentServiceClient::new(Suite::channel(suite.profile)?)
+        .enroll(req(
+            &token,
+            EnrollRequest {
+                parent: account.clone(),
+                legal_profile: Some(LegalProfile {
+                    legal_name: format!("{name} SAS"),
+                    address: Some(Address {
+                        line1: "1 Rue de Rivoli".into(),
+                        city: "Paris".into(),
+                        postal_code: "75001".into(),
+                        country: "FR".into(),
+                        ..Address::default()
+                    }),
+                    primary_contact: Some(Contact {
+                        given_name: "Ada".into(),
+                        family_name: "Lovelace".into(),
+                        email,
+                        ..Contact::default()
+                    }),
+                    ..LegalProfile::default()
+                }),
+                accept_agreement: true,
+                ..EnrollRequest::default()
+            },
+        )?)
+        .await?
+        .into_inner();
+    Ok(Company {
+        token,
+        account,
+        global_id: enrolled.legal_profile.unwrap_or_default().global_partner_id,
+        location_id: enrolled.headquarters.unwrap_or_default().partner_id,
+    })
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
+    r.map_err(|s| s.code()).err().unwrap_or(Code::Ok)
+}
+
+#[tokio::test]
+async fn an_invitation_goes_from_preview_to_acceptance_by_the_invitee() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+
+    let preview = merge
+        .preview_merge(req(
+            &a.token,
+            PreviewMergeRequest {
+                parent: a.account.clone(),
+                partner_id: b.global_id.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(
+        (
+            preview.legal_name.as_str(),
+            preview.country.as_str(),
+            preview.location_count
+        ),
+        ("Fabrikam SAS", "FR", 1)
+    );
+    let location = merge
+        .preview_merge(req(
+            &a.token,
+            PreviewMergeRequest {
+                parent: a.account.clone(),
+                partner_id: b.location_id.clone(),
+            },
+        )?)
+        .await
+        .expect_err("a location id is refused");
+    assert_eq!(location.code(), Code::InvalidArgument);
+    let own = merge
+        .preview_merge(req(
+            &a.token,
+            PreviewMergeRequest {
+                parent: a.account.clone(),
+                partner_id: a.global_id.clone(),
+            },
+        )?)
+        .await;
+    assert_eq!(code(own), Code::FailedPrecondition);
+
+    let create = |request_id: &str| CreateMergeInvitationRequest {
+        parent: a.account.clone(),
+        partner_id: b.global_id.clone(),
+        request_id: request_id.into(),
+    };
+    let invitation = merge
+        .create_merge_invitation(req(&a.token, create("r-1"))?)
+        .await?
+        .into_inner();
+    assert_eq!(invitation.state(), MergeState::Pending);
+    assert_eq!(invitation.invitee, b.account);
+    // The same request id replays; another invitation while one is open is refused.
+    let replay = merge
+        .create_merge_invitation(req(&a.token, create("r-1"))?)
+        .await?
+        .into_inner();
+    assert_eq!(replay.name, invitation.name);
+    assert_eq!(
+        code(
+            merge
+                .create_merge_invitation(req(&a.token, create("r-2"))?)
+                .await
+        ),
+        Code::FailedPrecondition
+    );
+
+    // Only the invitee accepts; both sides see the invitation.
+    let wrong_side = merge
+        .accept_merge_invitation(req(
+            &a.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await;
+    assert_eq!(code(wrong_side), Code::PermissionDenied);
+    let seen = merge
+        .get_merge_invitation(req(
+            &b.token,
+            GetMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(seen.initiator, a.account);
+    let accepted = merge
+        .accept_merge_invitation(req(
+            &b.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(accepted.state(), MergeState::Accepted);
+    // Accepting twice is an illegal transition that names the state.
+    let again = merge
+        .accept_merge_invitation(req(
+            &b.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await
+        .expect_err("already accepted");
+    assert_eq!(again.code(), Code::FailedPrecondition);
+    assert!(again.message().contains("ACCEPTED"), "{}", again.message());
+    for token in [&a.token, &b.token] {
+        let account = if token == &a.token {
+            &a.account
+        } else {
+            &b.account
+        };
+        let list = merge
+            .list_merge_invitations(req(
+                token,
+                ListMergeInvitationsRequest {
+                    parent: account.clone(),
+                    ..Default::default()
+                },
+            )?)
+            .await?
+            .into_inner();
+        assert_eq!(list.merge_invitations.len(), 1);
+    }
+    suite.stop().await
+}
+
+#[tokio::test]
+async fn rejection_and_cancellation_close_the_invitation() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let c = company(&suite, "Northwind").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let invite = |to: &Company| CreateMergeInvitationRequest {
+        parent: a.account.clone(),
+        partner_id: to.global_id.clone(),
+        request_id: String::new(),
+    };
+
+    let first = merge
+        .create_merge_invitation(req(&a.token, invite(&b))?)
+        .await?
+        .into_inner();
+    let no_reason = merge
+        .reject_merge_invitation(req(
+            &b.token,
+            RejectMergeInvitationRequest {
+                name: first.name.clone(),
+                reason: String::new(),
+            },
+        )?)
+        .await;
+    assert_eq!(code(no_reason), Code::InvalidArgument);
+    let rejected = merge
+        .reject_merge_invitation(req(
+            &b.token,
+            RejectMergeInvitationRequest {
+                name: first.name.clone(),
+                reason: "We stay independent".into(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(
+        (rejected.state(), rejected.reject_reason.as_str()),
+        (MergeState::Rejected, "We stay independent")
+    );
+
+    // Closed: a new invitation may be sent, then withdrawn by its sender only.
+    let second = merge
+        .create_merge_invitation(req(&a.token, invite(&c))?)
+        .await?
+        .into_inner();
+    assert_eq!(
+        code(
+            merge
+                .cancel_merge_invitation(req(
+                    &c.token,
+                    CancelMergeInvitationRequest {
+                        name: second.name.clone()
+                    }
+                )?)
+                .await
+        ),
+        Code::PermissionDenied
+    );
+    let cancelled = merge
+        .cancel_merge_invitation(req(
+            &a.token,
+            CancelMergeInvitationRequest {
+                name: second.name.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(cancelled.state(), MergeState::Cancelled);
+    let late = merge
+        .accept_merge_invitation(req(
+            &c.token,
+            AcceptMergeInvitationRequest {
+                name: second.name.clone(),
+            },
+        )?)
+        .await
+        .expect_err("cancelled");
+    assert!(late.message().contains("CANCELLED"), "{}", late.message());
+
+    // A third account sees neither invitation.
+    let outsider = company(&suite, "Tailspin").await?;
+    let hidden = merge
+        .get_merge_invitation(req(
+            &outsider.token,
+            GetMergeInvitationRequest {
+                name: first.name.clone(),
+            },
+        )?)
+        .await;
+    assert_eq!(code(hidden), Code::NotFound);
+    let foreign = merge
+        .list_merge_invitations(req(
+            &outsider.token,
+            ListMergeInvitationsRequest {
+                parent: a.account.clone(),
+                ..Default::default()
+            },
+        )?)
+        .await;
+    assert_eq!(code(foreign), Code::NotFound);
+    suite.stop().await
+}
