@@ -61,6 +61,11 @@ fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceS
     }
 }
 
+/// The merge service's account at identity in tests.
+pub const MERGE_CLIENT_ID: &str = "merge";
+/// Its secret.
+pub const MERGE_CLIENT_SECRET: &str = "merge service secret for tests";
+
 /// The key that seals profile's bank and tax numbers in tests.
 pub const PROFILE_TEST_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
@@ -97,7 +102,19 @@ impl Suite {
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
             reset_token_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 86_400),
-            service_accounts: options.service_accounts.clone(),
+            service_accounts: {
+                let mut accounts = options.service_accounts.clone();
+                accounts.push(partnerhub_identity::config::ServiceAccount {
+                    client_id: MERGE_CLIENT_ID.into(),
+                    secret_hash: partnerhub_identity::password::hash(MERGE_CLIENT_SECRET.into())
+                        .await?,
+                    permissions: vec![
+                        "platform.profile.merge.apply".into(),
+                        "platform.identity.merge.apply".into(),
+                    ],
+                });
+                accounts
+            },
         })
         .await?;
         let identity_addr = identity.local_addr();
@@ -138,6 +155,10 @@ impl Suite {
             service: s,
             profile_url: format!("http://{profile_addr}"),
             invitation_ttl: Duration::from_secs(30 * 86_400),
+            credentials: Some(partnerhub_merge::saga::Credentials {
+                client_id: MERGE_CLIENT_ID.into(),
+                client_secret: MERGE_CLIENT_SECRET.into(),
+            }),
         })
         .await?;
         let merge_addr = merge.local_addr();

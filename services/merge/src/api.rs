@@ -1,7 +1,10 @@
-//! Merge's gRPC services: invitations and their answers. (The saga that
-//! applies a confirmed merge comes with ConfirmMerge.)
+//! Merge's gRPC services: invitations, their answers, confirmation and
+//! retry. The saga that applies a confirmed merge is in `saga.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use partnerhub_platform::auth::{Caller, caller, roles::perm};
@@ -10,11 +13,12 @@ use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_platform::{idempotency, outbox, page};
 use partnerhub_proto::merge::v1::{
-    AcceptMergeInvitationRequest, CancelMergeInvitationRequest, CreateMergeInvitationRequest,
-    GetMergeInvitationRequest, ListMergeInvitationsRequest, ListMergeInvitationsResponse,
-    MergeInvitation, MergeInvitationAccepted, MergeInvitationCancelled, MergeInvitationCreated,
-    MergeInvitationExpired, MergeInvitationRejected, MergePreview, MergeState, PreviewMergeRequest,
-    RejectMergeInvitationRequest, merge_service_server::MergeService,
+    AcceptMergeInvitationRequest, CancelMergeInvitationRequest, ConfirmMergeRequest,
+    CreateMergeInvitationRequest, GetMergeInvitationRequest, ListMergeInvitationsRequest,
+    ListMergeInvitationsResponse, MergeConfirmed, MergeInvitation, MergeInvitationAccepted,
+    MergeInvitationCancelled, MergeInvitationCreated, MergeInvitationExpired,
+    MergeInvitationRejected, MergePreview, MergeState, PreviewMergeRequest,
+    RejectMergeInvitationRequest, RetryMergeRequest, merge_service_server::MergeService,
 };
 use partnerhub_proto::profile::v1::{
     LookupPartnerRequest, identifier_service_client::IdentifierServiceClient,
@@ -36,15 +40,22 @@ pub struct Merges {
     pool: PgPool,
     profile: Channel,
     invitation_ttl: Duration,
+    wake_saga: Arc<Notify>,
 }
 
 impl Merges {
     /// Handlers over `pool`, resolving partner ids with profile at `profile`.
-    pub fn new(pool: PgPool, profile: Channel, invitation_ttl: Duration) -> Self {
+    pub fn new(
+        pool: PgPool,
+        profile: Channel,
+        invitation_ttl: Duration,
+        wake_saga: Arc<Notify>,
+    ) -> Self {
         Self {
             pool,
             profile,
             invitation_ttl,
+            wake_saga,
         }
     }
 
@@ -304,6 +315,22 @@ impl Merges {
         let (actor, now) = (caller.resource_name(), Some(timestamp(Utc::now())));
         let (n, i, e) = (m.name.clone(), m.initiator.clone(), m.invitee.clone());
         match action {
+            Action::Confirm => {
+                outbox::publish_event(
+                    &mut tx,
+                    SOURCE,
+                    &n,
+                    &MergeConfirmed {
+                        merge_invitation: n.clone(),
+                        initiator: i,
+                        invitee: e,
+                        actor,
+                        change_time: now,
+                    },
+                )
+                .await
+            }
+            Action::Retry => Ok(uuid::Uuid::nil()),
             Action::Accept => {
                 outbox::publish_event(
                     &mut tx,
@@ -353,6 +380,9 @@ impl Merges {
         }
         .map_err(db)?;
         tx.commit().await.map_err(db)?;
+        if matches!(action, Action::Confirm | Action::Retry) {
+            self.wake_saga.notify_one();
+        }
         Ok(m)
     }
 }
@@ -418,6 +448,11 @@ fn invitation_message(row: &InvitationRow) -> MergeInvitation {
         reject_reason: row.reject_reason.clone(),
         expire_time: Some(timestamp(row.expires_at)),
         update_time: Some(timestamp(row.updated_at)),
+        last_error: if row.state == "FAILED" {
+            row.last_error.clone()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -529,6 +564,34 @@ impl MergeService for Merges {
             .map_err(|e| invalid_argument(vec![FieldViolation::new("reason", e)]))?;
         Ok(Response::new(
             self.answer(&caller, &req.name, Action::Reject, req.reason.trim())
+                .await?,
+        ))
+    }
+
+    async fn confirm_merge(
+        &self,
+        request: Request<ConfirmMergeRequest>,
+    ) -> Result<Response<MergeInvitation>, Status> {
+        let caller = caller(&request)?.clone();
+        let req = request.into_inner();
+        if !req.acknowledge_irreversible {
+            return Err(invalid_argument(vec![FieldViolation::new(
+                "acknowledge_irreversible",
+                "must be true: a merge cannot be undone",
+            )]));
+        }
+        Ok(Response::new(
+            self.answer(&caller, &req.name, Action::Confirm, "").await?,
+        ))
+    }
+
+    async fn retry_merge(
+        &self,
+        request: Request<RetryMergeRequest>,
+    ) -> Result<Response<MergeInvitation>, Status> {
+        let caller = caller(&request)?.clone();
+        Ok(Response::new(
+            self.answer(&caller, &request.get_ref().name, Action::Retry, "")
                 .await?,
         ))
     }

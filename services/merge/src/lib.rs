@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod saga;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -29,6 +30,10 @@ pub struct Config {
     /// How long an invitation waits for an answer
     /// (`PARTNERHUB_MERGE_INVITATION_TTL_DAYS`, default 30).
     pub invitation_ttl: Duration,
+    /// The merge service's account at identity
+    /// (`PARTNERHUB_MERGE_CLIENT_ID`, default `merge`, and
+    /// `PARTNERHUB_MERGE_CLIENT_SECRET`); without it merges fail until set.
+    pub credentials: Option<saga::Credentials>,
 }
 
 /// Reads merge's settings.
@@ -41,6 +46,14 @@ pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
             .get("PARTNERHUB_PROFILE_URL")
             .unwrap_or_else(|| "http://127.0.0.1:50052".into()),
         invitation_ttl: Duration::from_secs(days.clamp(1, 365) * 86_400),
+        credentials: env
+            .get("PARTNERHUB_MERGE_CLIENT_SECRET")
+            .map(|secret| saga::Credentials {
+                client_id: env
+                    .get("PARTNERHUB_MERGE_CLIENT_ID")
+                    .unwrap_or_else(|| "merge".into()),
+                client_secret: secret,
+            }),
     })
 }
 
@@ -68,9 +81,30 @@ impl Service {
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(5))
             .connect_lazy();
-        let api = api::Merges::new(self.0.pool().clone(), profile, self.1.invitation_ttl);
+        let identity =
+            tonic::transport::Endpoint::from_shared(self.0.settings().identity_url.clone())?
+                .connect_timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(10))
+                .connect_lazy();
+        let saga = saga::Saga::new(
+            self.0.pool().clone(),
+            profile.clone(),
+            identity,
+            self.1.credentials.clone(),
+        );
+        let api = api::Merges::new(
+            self.0.pool().clone(),
+            profile,
+            self.1.invitation_ttl,
+            saga.wake.clone(),
+        );
+        let saga_stop = shutdown.child_token();
+        let saga_task = tokio::spawn(saga.run(saga_stop.clone()));
         let routes = tonic::service::Routes::new(MergeServiceServer::new(api));
         let names = vec!["partnerhub.merge.v1.MergeService"];
-        self.0.run(Serve::new(routes, names), shutdown).await
+        let served = self.0.run(Serve::new(routes, names), shutdown).await;
+        saga_stop.cancel();
+        let _ = saga_task.await;
+        served
     }
 }

@@ -33,11 +33,17 @@ pub struct InvitationRow {
     pub updated_at: DateTime<Utc>,
     /// Version.
     pub version: i64,
+    /// Saga step done.
+    pub step: String,
+    /// Saga attempts.
+    pub attempts: i32,
+    /// Saga's last error.
+    pub last_error: String,
 }
 
 /// Columns of [`InvitationRow`].
 pub const COLUMNS: &str = "id, initiator_account, invitee_account, state, invitee_partner_id, invitee_legal_name, \
-     invitee_country, reject_reason, created_by, created_at, expires_at, updated_at, version";
+     invitee_country, reject_reason, created_by, created_at, expires_at, updated_at, version, step, attempts, last_error";
 
 /// Serializes merge changes touching these accounts (transaction-scoped
 /// advisory locks, taken in a fixed order).
@@ -164,6 +170,101 @@ pub async fn list(
     .bind(after.map(|k| k.0))
     .bind(after.map(|k| k.1))
     .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Claims the next merge the saga should run (CONFIRMED or IN_PROGRESS, due,
+/// not leased by another runner) and leases it for `lease_secs`.
+pub async fn claim(
+    conn: &mut PgConnection,
+    lease_secs: i64,
+) -> sqlx::Result<Option<InvitationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE merge_invitations SET leased_until = now() + make_interval(secs => $1),
+                state = 'IN_PROGRESS', updated_at = now()
+         WHERE id = (SELECT id FROM merge_invitations
+                     WHERE state IN ('CONFIRMED', 'IN_PROGRESS') AND next_attempt_at <= now()
+                       AND (leased_until IS NULL OR leased_until < now())
+                     ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING {COLUMNS}"
+    )))
+    .bind(lease_secs as f64)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Records a finished step.
+pub async fn set_step(
+    conn: &mut PgConnection,
+    id: Uuid,
+    step: &str,
+    locations: Option<i32>,
+    members: Option<i32>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE merge_invitations SET step = $2, locations_moved = COALESCE($3, locations_moved),
+                members_moved = COALESCE($4, members_moved), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(step)
+    .bind(locations)
+    .bind(members)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; the saga tries again after `retry_secs`.
+pub async fn attempt_failed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    error: &str,
+    retry_secs: f64,
+) -> sqlx::Result<i32> {
+    sqlx::query_scalar(
+        "UPDATE merge_invitations SET attempts = attempts + 1, last_error = $2, leased_until = NULL,
+                next_attempt_at = now() + make_interval(secs => $3), updated_at = now()
+         WHERE id = $1 RETURNING attempts",
+    )
+    .bind(id)
+    .bind(error)
+    .bind(retry_secs)
+    .fetch_one(conn)
+    .await
+}
+
+/// Ends the saga in `state` (COMPLETED or FAILED).
+pub async fn finish(conn: &mut PgConnection, id: Uuid, state: &str) -> sqlx::Result<(i32, i32)> {
+    sqlx::query_as(
+        "UPDATE merge_invitations SET state = $2, leased_until = NULL, updated_at = now(), version = version + 1
+         WHERE id = $1 RETURNING locations_moved, members_moved",
+    )
+    .bind(id)
+    .bind(state)
+    .fetch_one(conn)
+    .await
+}
+
+/// Puts a FAILED merge back to CONFIRMED with fresh attempts.
+pub async fn retry(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<InvitationRow> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE merge_invitations SET state = 'CONFIRMED', attempts = 0, next_attempt_at = now(),
+                updated_at = now(), version = version + 1
+         WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Expires unanswered invitations past their date; returns them.
+pub async fn expire_due(conn: &mut PgConnection) -> sqlx::Result<Vec<InvitationRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE merge_invitations SET state = 'EXPIRED', updated_at = now(), version = version + 1
+         WHERE state IN ('PENDING', 'ACCEPTED') AND expires_at <= now() RETURNING {COLUMNS}"
+    )))
     .fetch_all(conn)
     .await
 }

@@ -2,5 +2,6 @@
 
 mod access;
 mod common;
+mod merge_story;
 mod outage;
 mod skeleton;

@@ -1,0 +1,192 @@
+//! The merge story across services: two companies enroll, one invites the
+//! other by its global partner id, the other accepts, the first confirms,
+//! and the saga moves the invitee's locations (profile) and users
+//! (identity) into the initiator's account.
+
+use std::time::Duration;
+
+use partnerhub_proto::identity::v1::{
+    SignInRequest, SignUpRequest, auth_service_client::AuthServiceClient,
+};
+use partnerhub_proto::merge::v1::{
+    AcceptMergeInvitationRequest, ConfirmMergeRequest, CreateMergeInvitationRequest,
+    GetMergeInvitationRequest, MergeState, merge_service_client::MergeServiceClient,
+};
+use partnerhub_proto::profile::v1::{
+    Address, Contact, EnrollRequest, LegalProfile, ListLocationsRequest,
+    enrollment_service_client::EnrollmentServiceClient,
+    location_service_client::LocationServiceClient,
+};
+use partnerhub_testkit::{Suite, eventually, unique};
+use tonic::Code;
+
+use crate::common::with_token;
+
+struct Company {
+    email: String,
+    token: String,
+    account: String,
+    global_id: String,
+    headquarters_id: String,
+}
+
+async fn enrolled(suite: &Suite, name: &str) -> anyhow::Result<Company> {
+    let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
+    let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
+        .sign_up(SignUpRequest {
+            email: email.clone(),
+            given_name: "Ada".into(),
+            family_name: "Lovelace".into(),
+            password: "analytical engine 1843".into(),
+            account_display_name: name.into(),
+            locale: String::new(),
+        })
+        .await?
+        .into_inner();
+    let token = session.access_token.unwrap_or_default().token;
+    let account = session.account.unwrap_or_default().name;
+    let enrolled = EnrollmentServiceClient::new(Suite::channel(suite.profile)?)
+        .enroll(with_token(
+            &token,
+            EnrollRequest {
+                parent: account.clone(),
+                legal_profile: Some(LegalProfile {
+                    legal_name: format!("{name} SAS"),
+                    address: Some(Address {
+                        line1: "1 Rue de Rivoli".into(),
+                        city: "Paris".into(),
+                        country: "FR".into(),
+                        ..Address::default()
+                    }),
+                    primary_contact: Some(Contact {
+                        given_name: "Ada".into(),
+                        family_name: "Lovelace".into(),
+                        email: email.clone(),
+                        ..Contact::default()
+                    }),
+                    ..LegalProfile::default()
+                }),
+                accept_agreement: true,
+                ..EnrollRequest::default()
+            },
+        )?)
+        .await?
+        .into_inner();
+    Ok(Company {
+        email,
+        token,
+        account,
+        global_id: enrolled.legal_profile.unwrap_or_default().global_partner_id,
+        headquarters_id: enrolled.headquarters.unwrap_or_default().partner_id,
+    })
+}
+
+#[tokio::test]
+async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    suite.wait_serving().await?;
+    let contoso = enrolled(&suite, "Contoso").await?;
+    let fabrikam = enrolled(&suite, "Fabrikam").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+
+    let invitation = merge
+        .create_merge_invitation(with_token(
+            &contoso.token,
+            CreateMergeInvitationRequest {
+                parent: contoso.account.clone(),
+                partner_id: fabrikam.global_id.clone(),
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    merge
+        .accept_merge_invitation(with_token(
+            &fabrikam.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await?;
+    let unacknowledged = merge
+        .confirm_merge(with_token(
+            &contoso.token,
+            ConfirmMergeRequest {
+                name: invitation.name.clone(),
+                acknowledge_irreversible: false,
+            },
+        )?)
+        .await;
+    assert_eq!(
+        unacknowledged.err().map(|s| s.code()),
+        Some(Code::InvalidArgument)
+    );
+    merge
+        .confirm_merge(with_token(
+            &contoso.token,
+            ConfirmMergeRequest {
+                name: invitation.name.clone(),
+                acknowledge_irreversible: true,
+            },
+        )?)
+        .await?;
+
+    let token = contoso.token.clone();
+    let name = invitation.name.clone();
+    let channel = Suite::channel(suite.merge)?;
+    let done = eventually(Duration::from_secs(30), || {
+        let (token, name, channel) = (token.clone(), name.clone(), channel.clone());
+        async move {
+            let m = MergeServiceClient::new(channel)
+                .get_merge_invitation(with_token(&token, GetMergeInvitationRequest { name }).ok()?)
+                .await
+                .ok()?
+                .into_inner();
+            (m.state() == MergeState::Completed).then_some(m)
+        }
+    })
+    .await?;
+    assert_eq!(done.state(), MergeState::Completed);
+
+    // Profile: Fabrikam's headquarters is now a location of Contoso, same partner id.
+    let locations = LocationServiceClient::new(Suite::channel(suite.profile)?)
+        .list_locations(with_token(
+            &contoso.token,
+            ListLocationsRequest {
+                parent: contoso.account.clone(),
+                ..Default::default()
+            },
+        )?)
+        .await?
+        .into_inner()
+        .locations;
+    let moved = locations
+        .iter()
+        .find(|l| l.partner_id == fabrikam.headquarters_id);
+    assert!(moved.is_some_and(|l| !l.headquarters), "{locations:?}");
+    // Identity: Fabrikam's founder is a member of Contoso, and Fabrikam says where it went.
+    let mut auth = AuthServiceClient::new(Suite::channel(suite.identity)?);
+    let landed = auth
+        .sign_in(SignInRequest {
+            email: fabrikam.email.clone(),
+            password: "analytical engine 1843".into(),
+            account: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(landed.account.unwrap_or_default().name, contoso.account);
+    let refused = auth
+        .sign_in(SignInRequest {
+            email: fabrikam.email.clone(),
+            password: "analytical engine 1843".into(),
+            account: fabrikam.account.clone(),
+        })
+        .await
+        .err();
+    assert_eq!(
+        refused.as_ref().map(|s| s.code()),
+        Some(Code::FailedPrecondition)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("merged")));
+    suite.stop().await
+}
