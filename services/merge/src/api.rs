@@ -21,7 +21,7 @@ use partnerhub_proto::merge::v1::{
     RejectMergeInvitationRequest, RetryMergeRequest, merge_service_server::MergeService,
 };
 use partnerhub_proto::profile::v1::{
-    LookupPartnerRequest, identifier_service_client::IdentifierServiceClient,
+    LookupPartnerRequest, ProgramKind, identifier_service_client::IdentifierServiceClient,
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::transport::Channel;
@@ -89,6 +89,21 @@ impl Merges {
                 }
             })?
             .into_inner();
+        let csp = found.programs().any(|p| {
+            matches!(
+                p,
+                ProgramKind::CspIndirectReseller
+                    | ProgramKind::CspDirectBill
+                    | ProgramKind::CspIndirectProvider
+            )
+        });
+        if csp {
+            return Err(error::failed_precondition(
+                "CSP_ACCOUNT",
+                "partner_id",
+                "Cloud Solution Provider accounts are not merged",
+            ));
+        }
         let account = validate::resource_id(&found.account, "accounts")
             .ok()
             .and_then(|id| id.parse().ok())
@@ -495,7 +510,8 @@ impl MergeService for Merges {
         let size = page::page_size(req.page_size)
             .map_err(|e| v.add("page_size", e))
             .unwrap_or(page::DEFAULT_PAGE_SIZE);
-        let fingerprint = page::fingerprint(&[&req.parent]);
+        let fingerprint =
+            page::fingerprint(&[&req.parent, if req.history { "history" } else { "current" }]);
         let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
             .map_err(|e| v.add("page_token", e))
             .ok()
@@ -506,7 +522,7 @@ impl MergeService for Merges {
             .acquire()
             .await
             .map_err(|e| error::from_sqlx(&e))?;
-        let mut rows = store::list(&mut conn, account, after, size + 1)
+        let mut rows = store::list(&mut conn, account, req.history, after, size + 1)
             .await
             .map_err(|e| error::from_sqlx(&e))?;
         let more = rows.len() as i64 > size;

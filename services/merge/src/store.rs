@@ -153,16 +153,19 @@ pub async fn set_state(
     .await
 }
 
-/// Invitations of an account (either side), newest first, after the keyset.
+/// Invitations of an account (either side), current or history, newest
+/// first, after the keyset.
 pub async fn list(
     conn: &mut PgConnection,
     account: Uuid,
+    history: bool,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<InvitationRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM merge_invitations
          WHERE (initiator_account = $1 OR invitee_account = $1)
+           AND (state IN ('PENDING', 'ACCEPTED', 'CONFIRMED', 'IN_PROGRESS', 'FAILED')) <> $5
            AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
          ORDER BY created_at DESC, id DESC LIMIT $4"
     )))
@@ -170,6 +173,7 @@ pub async fn list(
     .bind(after.map(|k| k.0))
     .bind(after.map(|k| k.1))
     .bind(limit)
+    .bind(history)
     .fetch_all(conn)
     .await
 }

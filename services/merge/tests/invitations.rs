@@ -9,7 +9,7 @@ use partnerhub_proto::merge::v1::{
     RejectMergeInvitationRequest, merge_service_client::MergeServiceClient,
 };
 use partnerhub_proto::profile::v1::{
-    Address, Contact, EnrollRequest, LegalProfile,
+    Address, Contact, EnrollRequest, LegalProfile, ProgramKind,
     enrollment_service_client::EnrollmentServiceClient,
 };
 use partnerhub_testkit::{Suite, unique};
@@ -34,6 +34,10 @@ fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
 }
 
 async fn company(suite: &Suite, name: &str) -> anyhow::Result<Company> {
+    company_in(suite, name, ProgramKind::Partner).await
+}
+
+async fn company_in(suite: &Suite, name: &str, program: ProgramKind) -> anyhow::Result<Company> {
     let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
     let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
         .sign_up(SignUpRequest {
@@ -71,6 +75,7 @@ async fn company(suite: &Suite, name: &str) -> anyhow::Result<Company> {
                     ..LegalProfile::default()
                 }),
                 accept_agreement: true,
+                program: program.into(),
                 ..EnrollRequest::default()
             },
         )?)
@@ -305,6 +310,23 @@ async fn rejection_and_cancellation_close_the_invitation() -> anyhow::Result<()>
         .expect_err("cancelled");
     assert!(late.message().contains("CANCELLED"), "{}", late.message());
 
+    // Both are history now, not current merges.
+    let list = |history: bool| ListMergeInvitationsRequest {
+        parent: a.account.clone(),
+        history,
+        ..Default::default()
+    };
+    let current = merge
+        .list_merge_invitations(req(&a.token, list(false))?)
+        .await?
+        .into_inner();
+    assert!(current.merge_invitations.is_empty());
+    let history = merge
+        .list_merge_invitations(req(&a.token, list(true))?)
+        .await?
+        .into_inner();
+    assert_eq!(history.merge_invitations.len(), 2);
+
     // A third account sees neither invitation.
     let outsider = company(&suite, "Tailspin").await?;
     let hidden = merge
@@ -326,5 +348,30 @@ async fn rejection_and_cancellation_close_the_invitation() -> anyhow::Result<()>
         )?)
         .await;
     assert_eq!(code(foreign), Code::NotFound);
+    suite.stop().await
+}
+
+#[tokio::test]
+async fn csp_accounts_are_not_merged() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let csp = company_in(&suite, "Adatum", ProgramKind::CspDirectBill).await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let refused = merge
+        .preview_merge(req(
+            &a.token,
+            PreviewMergeRequest {
+                parent: a.account.clone(),
+                partner_id: csp.global_id.clone(),
+            },
+        )?)
+        .await
+        .expect_err("CSP");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("Cloud Solution Provider"),
+        "{}",
+        refused.message()
+    );
     suite.stop().await
 }

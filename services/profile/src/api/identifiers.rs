@@ -48,11 +48,18 @@ impl Profile {
             .filter(|p| p.merged_into.is_none())
             .ok_or_else(not_found)?;
         let locations = store::count_locations(&mut conn, account).await?;
+        let programs = store::program_kinds(&mut conn, account)
+            .await?
+            .iter()
+            .filter_map(|k| partnerhub_proto::profile::v1::ProgramKind::from_str_name(k))
+            .map(Into::into)
+            .collect();
         Ok(LookupPartnerResponse {
             account: format!("accounts/{account}"),
             legal_name: profile.legal_name.clone(),
             country: profile.address.0.country.clone(),
             location_count: i32::try_from(locations).unwrap_or(i32::MAX),
+            programs,
         })
     }
 }
