@@ -47,6 +47,10 @@ pub struct Suite {
     databases: HashMap<&'static str, String>,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
+    /// Merge's configuration and its own stop token, so a test can kill and
+    /// restart it.
+    merge_config: partnerhub_merge::Config,
+    merge_stop: CancellationToken,
 }
 
 fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceSettings {
@@ -151,7 +155,7 @@ impl Suite {
 
         let s = settings("merge", &bus, &identity_url);
         databases.insert("merge", s.database_url.clone());
-        let merge = partnerhub_merge::build(partnerhub_merge::Config {
+        let merge_config = partnerhub_merge::Config {
             service: s,
             profile_url: format!("http://{profile_addr}"),
             invitation_ttl: Duration::from_secs(30 * 86_400),
@@ -159,10 +163,11 @@ impl Suite {
                 client_id: MERGE_CLIENT_ID.into(),
                 client_secret: MERGE_CLIENT_SECRET.into(),
             }),
-        })
-        .await?;
+        };
+        let merge = partnerhub_merge::build(merge_config.clone()).await?;
         let merge_addr = merge.local_addr();
-        tasks.push(("merge", tokio::spawn(merge.run(shutdown.clone()))));
+        let merge_stop = shutdown.child_token();
+        tasks.push(("merge", tokio::spawn(merge.run(merge_stop.clone()))));
 
         Ok(Self {
             identity: identity_addr,
@@ -174,6 +179,8 @@ impl Suite {
             databases,
             shutdown,
             tasks,
+            merge_config,
+            merge_stop,
         })
     }
 
@@ -229,6 +236,26 @@ impl Suite {
             .await
             .map_err(|e| e.context(format!("{name} never became SERVING")))?;
         }
+        Ok(())
+    }
+
+    /// Only stops the merge service (a crash), leaving the others running.
+    pub async fn stop_merge(&mut self) -> anyhow::Result<()> {
+        self.merge_stop.cancel();
+        if let Some(i) = self.tasks.iter().position(|(name, _)| *name == "merge") {
+            let (_, task) = self.tasks.remove(i);
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// Starts the merge service again after [`Suite::stop_merge`].
+    pub async fn start_merge(&mut self) -> anyhow::Result<()> {
+        let merge = partnerhub_merge::build(self.merge_config.clone()).await?;
+        self.merge = merge.local_addr();
+        self.merge_stop = self.shutdown.child_token();
+        self.tasks
+            .push(("merge", tokio::spawn(merge.run(self.merge_stop.clone()))));
         Ok(())
     }
 

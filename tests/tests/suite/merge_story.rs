@@ -6,18 +6,19 @@
 use std::time::Duration;
 
 use partnerhub_proto::identity::v1::{
-    SignInRequest, SignUpRequest, auth_service_client::AuthServiceClient,
+    IssueServiceTokenRequest, SignInRequest, SignUpRequest, auth_service_client::AuthServiceClient,
 };
 use partnerhub_proto::merge::v1::{
     AcceptMergeInvitationRequest, ConfirmMergeRequest, CreateMergeInvitationRequest,
     GetMergeInvitationRequest, MergeState, merge_service_client::MergeServiceClient,
 };
 use partnerhub_proto::profile::v1::{
-    Address, Contact, EnrollRequest, LegalProfile, ListLocationsRequest,
+    Address, ApplyMergeRequest, Contact, EnrollRequest, LegalProfile, ListLocationsRequest,
     enrollment_service_client::EnrollmentServiceClient,
     location_service_client::LocationServiceClient,
+    profile_merge_service_client::ProfileMergeServiceClient,
 };
-use partnerhub_testkit::{Suite, eventually, unique};
+use partnerhub_testkit::{MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, Suite, eventually, unique};
 use tonic::Code;
 
 use crate::common::with_token;
@@ -188,5 +189,123 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
         Some(Code::FailedPrecondition)
     );
     assert!(refused.is_some_and(|s| s.message().contains("merged")));
+    suite.stop().await
+}
+
+#[tokio::test]
+async fn a_merge_interrupted_between_its_steps_completes_exactly_once_after_a_restart()
+-> anyhow::Result<()> {
+    let mut suite = Suite::start().await?;
+    suite.wait_serving().await?;
+    let contoso = enrolled(&suite, "Contoso").await?;
+    let fabrikam = enrolled(&suite, "Fabrikam").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let invitation = merge
+        .create_merge_invitation(with_token(
+            &contoso.token,
+            CreateMergeInvitationRequest {
+                parent: contoso.account.clone(),
+                partner_id: fabrikam.global_id.clone(),
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    merge
+        .accept_merge_invitation(with_token(
+            &fabrikam.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await?;
+    let id: uuid::Uuid = invitation
+        .name
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .parse()?;
+
+    // The merge service dies after its saga applied the profile step but
+    // before it could record it.
+    suite.stop_merge().await?;
+    let merge_db = suite.pool("merge").await?;
+    sqlx::query("UPDATE merge_invitations SET state = 'IN_PROGRESS', step = 'NONE', leased_until = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&merge_db)
+        .await?;
+    let service = AuthServiceClient::new(Suite::channel(suite.identity)?)
+        .issue_service_token(IssueServiceTokenRequest {
+            client_id: MERGE_CLIENT_ID.into(),
+            client_secret: MERGE_CLIENT_SECRET.into(),
+        })
+        .await?
+        .into_inner()
+        .access_token
+        .unwrap_or_default()
+        .token;
+    let first = ProfileMergeServiceClient::new(Suite::channel(suite.profile)?)
+        .apply_merge(with_token(
+            &service,
+            ApplyMergeRequest {
+                merge_id: id.to_string(),
+                source_account: fabrikam.account.clone(),
+                target_account: contoso.account.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert!(!first.already_applied);
+
+    // A new process resumes the saga and finishes it.
+    suite.start_merge().await?;
+    let channel = Suite::channel(suite.merge)?;
+    let (token, name) = (contoso.token.clone(), invitation.name.clone());
+    eventually(Duration::from_secs(30), || {
+        let (token, name, channel) = (token.clone(), name.clone(), channel.clone());
+        async move {
+            let m = MergeServiceClient::new(channel)
+                .get_merge_invitation(with_token(&token, GetMergeInvitationRequest { name }).ok()?)
+                .await
+                .ok()?
+                .into_inner();
+            (m.state() == MergeState::Completed).then_some(())
+        }
+    })
+    .await?;
+
+    // Exactly once: one application in each service, the location once.
+    for service in ["profile", "identity"] {
+        let db = suite.pool(service).await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM applied_merges WHERE merge_id = $1")
+                .bind(id.to_string())
+                .fetch_one(&db)
+                .await?;
+        assert_eq!(applied, 1, "{service} applied the merge {applied} times");
+    }
+    let locations = LocationServiceClient::new(Suite::channel(suite.profile)?)
+        .list_locations(with_token(
+            &contoso.token,
+            ListLocationsRequest {
+                parent: contoso.account.clone(),
+                ..Default::default()
+            },
+        )?)
+        .await?
+        .into_inner()
+        .locations;
+    assert_eq!(
+        locations
+            .iter()
+            .filter(|l| l.partner_id == fabrikam.headquarters_id)
+            .count(),
+        1
+    );
+    let step: String = sqlx::query_scalar("SELECT step FROM merge_invitations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&merge_db)
+        .await?;
+    assert_eq!(step, "IDENTITY_DONE");
     suite.stop().await
 }
