@@ -11,7 +11,10 @@ use std::time::Duration;
 
 pub use mail_tap::{EventTap, MailTap, TappedEvent};
 pub use proxy::Proxy;
-pub use suite::{MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, PROFILE_TEST_KEYS, Suite, SuiteOptions};
+pub use suite::{
+    MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET, PROFILE_TEST_KEYS,
+    Suite, SuiteOptions,
+};
 
 /// PostgreSQL of the test machine.
 pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432";

@@ -27,6 +27,9 @@ pub struct SuiteOptions {
     pub identity_key_rotation: Option<Duration>,
     /// Identity's service accounts.
     pub service_accounts: Vec<partnerhub_identity::config::ServiceAccount>,
+    /// Permissions of an extra service account `ops` (secret
+    /// [`OPS_CLIENT_SECRET`]), when not empty.
+    pub ops_permissions: Vec<String>,
 }
 
 /// The running services.
@@ -64,6 +67,11 @@ fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceS
         limits: ServerLimits::default(),
     }
 }
+
+/// An operator's service account, when a test asks for one.
+pub const OPS_CLIENT_ID: &str = "ops";
+/// Its secret.
+pub const OPS_CLIENT_SECRET: &str = "ops secret for tests";
 
 /// The merge service's account at identity in tests.
 pub const MERGE_CLIENT_ID: &str = "merge";
@@ -108,6 +116,14 @@ impl Suite {
             invitation_ttl: Duration::from_secs(7 * 86_400),
             service_accounts: {
                 let mut accounts = options.service_accounts.clone();
+                if !options.ops_permissions.is_empty() {
+                    accounts.push(partnerhub_identity::config::ServiceAccount {
+                        client_id: OPS_CLIENT_ID.into(),
+                        secret_hash: partnerhub_identity::password::hash(OPS_CLIENT_SECRET.into())
+                            .await?,
+                        permissions: options.ops_permissions.clone(),
+                    });
+                }
                 accounts.push(partnerhub_identity::config::ServiceAccount {
                     client_id: MERGE_CLIENT_ID.into(),
                     secret_hash: partnerhub_identity::password::hash(MERGE_CLIENT_SECRET.into())
@@ -115,6 +131,7 @@ impl Suite {
                     permissions: vec![
                         "platform.profile.merge.apply".into(),
                         "platform.identity.merge.apply".into(),
+                        "platform.identity.accounts.read".into(),
                     ],
                 });
                 accounts

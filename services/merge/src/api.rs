@@ -12,6 +12,7 @@ use partnerhub_platform::error::{self, FieldViolation, invalid_argument};
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_platform::{idempotency, outbox, page};
+use partnerhub_proto::identity::v1::AccountState;
 use partnerhub_proto::merge::v1::{
     AcceptMergeInvitationRequest, CancelMergeInvitationRequest, ConfirmMergeRequest,
     CreateMergeInvitationRequest, GetMergeInvitationRequest, ListMergeInvitationsRequest,
@@ -41,6 +42,7 @@ pub struct Merges {
     profile: Channel,
     invitation_ttl: Duration,
     wake_saga: Arc<Notify>,
+    saga: crate::saga::Saga,
 }
 
 impl Merges {
@@ -49,13 +51,14 @@ impl Merges {
         pool: PgPool,
         profile: Channel,
         invitation_ttl: Duration,
-        wake_saga: Arc<Notify>,
+        saga: crate::saga::Saga,
     ) -> Self {
         Self {
             pool,
             profile,
             invitation_ttl,
-            wake_saga,
+            wake_saga: saga.wake.clone(),
+            saga,
         }
     }
 
@@ -148,6 +151,33 @@ impl Merges {
                 "partner_id",
                 "an account cannot merge with itself",
             ));
+        }
+        for (account, whose) in [
+            (initiator, "your account"),
+            (invitee, "the invited account"),
+        ] {
+            let state = self
+                .saga
+                .account_state(&format!("accounts/{account}"))
+                .await
+                .map_err(|status| {
+                    if status.code() == Code::NotFound {
+                        error::not_found("partner", text)
+                    } else {
+                        status
+                    }
+                })?;
+            if state != AccountState::Active {
+                let what = state
+                    .as_str_name()
+                    .trim_start_matches("ACCOUNT_STATE_")
+                    .to_lowercase();
+                return Err(error::failed_precondition(
+                    "ACCOUNT_NOT_ACTIVE",
+                    "partner_id",
+                    format!("{whose} is {what} and cannot take part in a merge"),
+                ));
+            }
         }
         let mut conn = self
             .pool

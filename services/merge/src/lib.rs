@@ -96,7 +96,7 @@ impl Service {
             self.0.pool().clone(),
             profile,
             self.1.invitation_ttl,
-            saga.wake.clone(),
+            saga.clone(),
         );
         let saga_stop = shutdown.child_token();
         let saga_task = tokio::spawn(saga.run(saga_stop.clone()));

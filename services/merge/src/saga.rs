@@ -12,8 +12,9 @@ use chrono::Utc;
 use partnerhub_platform::outbox;
 use partnerhub_platform::time::timestamp;
 use partnerhub_proto::identity::v1::{
-    ApplyMergeRequest as IdentityApplyMerge, IssueServiceTokenRequest,
-    account_service_client::AccountServiceClient, auth_service_client::AuthServiceClient,
+    AccountState, ApplyMergeRequest as IdentityApplyMerge, GetAccountRequest,
+    IssueServiceTokenRequest, account_service_client::AccountServiceClient,
+    auth_service_client::AuthServiceClient,
 };
 use partnerhub_proto::merge::v1::{MergeCompleted, MergeFailed};
 use partnerhub_proto::profile::v1::{
@@ -239,6 +240,27 @@ impl Saga {
         tx.commit().await.map_err(db("complete"))?;
         tracing::info!(merge = %row.id, locations, members, "Merge completed.");
         Ok(())
+    }
+
+    /// An account's state at identity, read with the service token (the
+    /// merge service account holds `platform.identity.accounts.read`).
+    pub async fn account_state(&self, account: &str) -> Result<AccountState, tonic::Status> {
+        let token = self.token().await.map_err(|e| {
+            partnerhub_platform::error::refused(tonic::Code::Unavailable, "IDENTITY_UNAVAILABLE", e)
+        })?;
+        let request = authorized(
+            &token,
+            GetAccountRequest {
+                name: account.to_owned(),
+            },
+        )
+        .map_err(|e| {
+            partnerhub_platform::error::refused(tonic::Code::Unavailable, "IDENTITY_UNAVAILABLE", e)
+        })?;
+        let found = AccountServiceClient::new(self.identity.clone())
+            .get_account(request)
+            .await?;
+        Ok(found.into_inner().state())
     }
 
     /// The service-account token, renewed a minute before it expires.

@@ -375,3 +375,155 @@ async fn csp_accounts_are_not_merged() -> anyhow::Result<()> {
     );
     suite.stop().await
 }
+
+#[tokio::test]
+async fn suspended_accounts_cannot_be_invited() -> anyhow::Result<()> {
+    use partnerhub_proto::identity::v1::{
+        AccountState, IssueServiceTokenRequest, SetAccountStateRequest,
+        account_service_client::AccountServiceClient,
+    };
+    let suite = Suite::start_with(partnerhub_testkit::SuiteOptions {
+        ops_permissions: vec!["platform.identity.accounts.set_state".into()],
+        ..Default::default()
+    })
+    .await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let ops = AuthServiceClient::new(Suite::channel(suite.identity)?)
+        .issue_service_token(IssueServiceTokenRequest {
+            client_id: partnerhub_testkit::OPS_CLIENT_ID.into(),
+            client_secret: partnerhub_testkit::OPS_CLIENT_SECRET.into(),
+        })
+        .await?
+        .into_inner()
+        .access_token
+        .unwrap_or_default()
+        .token;
+    AccountServiceClient::new(Suite::channel(suite.identity)?)
+        .set_account_state(req(
+            &ops,
+            SetAccountStateRequest {
+                name: b.account.clone(),
+                state: AccountState::Suspended.into(),
+                reason: "verification rejected".into(),
+            },
+        )?)
+        .await?;
+    let refused = MergeServiceClient::new(Suite::channel(suite.merge)?)
+        .create_merge_invitation(req(
+            &a.token,
+            CreateMergeInvitationRequest {
+                parent: a.account.clone(),
+                partner_id: b.global_id.clone(),
+                request_id: String::new(),
+            },
+        )?)
+        .await
+        .expect_err("suspended");
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("suspended"),
+        "{}",
+        refused.message()
+    );
+    suite.stop().await
+}
+
+#[tokio::test]
+async fn roles_without_the_merge_right_are_refused_and_late_answers_expire() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let invitation = merge
+        .create_merge_invitation(req(
+            &a.token,
+            CreateMergeInvitationRequest {
+                parent: a.account.clone(),
+                partner_id: b.global_id.clone(),
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    // A report viewer of the invitee may not answer (no merge right).
+    use partnerhub_proto::identity::v1::{
+        ChangePasswordRequest, CreateUserRequest, RoleAssignment, SignInRequest,
+        member_service_client::MemberServiceClient,
+    };
+    let email = format!("viewer.{}@fabrikam.com", unique());
+    let created = MemberServiceClient::new(Suite::channel(suite.identity)?)
+        .create_user(req(
+            &b.token,
+            CreateUserRequest {
+                parent: b.account.clone(),
+                email: email.clone(),
+                given_name: "Rita".into(),
+                family_name: "Viewer".into(),
+                roles: vec![RoleAssignment {
+                    role: "report_viewer".into(),
+                    locations: vec![],
+                }],
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    let mut auth = AuthServiceClient::new(Suite::channel(suite.identity)?);
+    let temporary = auth
+        .sign_in(SignInRequest {
+            email: email.clone(),
+            password: created.temporary_password.clone(),
+            account: String::new(),
+        })
+        .await?
+        .into_inner();
+    let viewer = auth
+        .change_password(req(
+            &temporary.access_token.unwrap_or_default().token,
+            ChangePasswordRequest {
+                current_password: created.temporary_password,
+                new_password: "a viewer passphrase 9".into(),
+            },
+        )?)
+        .await?
+        .into_inner()
+        .access_token
+        .unwrap_or_default()
+        .token;
+    let denied = merge
+        .accept_merge_invitation(req(
+            &viewer,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await;
+    assert_eq!(code(denied), Code::PermissionDenied);
+    // Past its date the invitation expires when next touched.
+    let db = suite.pool("merge").await?;
+    sqlx::query("UPDATE merge_invitations SET expires_at = now() - interval '1 minute'")
+        .execute(&db)
+        .await?;
+    let late = merge
+        .accept_merge_invitation(req(
+            &b.token,
+            AcceptMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await
+        .expect_err("expired");
+    assert!(late.message().contains("EXPIRED"), "{}", late.message());
+    let seen = merge
+        .get_merge_invitation(req(
+            &a.token,
+            GetMergeInvitationRequest {
+                name: invitation.name.clone(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    assert_eq!(seen.state(), MergeState::Expired);
+    suite.stop().await
+}
