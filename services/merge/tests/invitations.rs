@@ -527,3 +527,223 @@ async fn roles_without_the_merge_right_are_refused_and_late_answers_expire() -> 
     assert_eq!(seen.state(), MergeState::Expired);
     suite.stop().await
 }
+
+/// Tries every answer on an invitation as the side allowed to give it.
+async fn try_all(
+    merge: &mut MergeServiceClient<tonic::transport::Channel>,
+    initiator: &Company,
+    invitee: &Company,
+    name: &str,
+) -> anyhow::Result<Vec<(&'static str, Result<MergeState, tonic::Status>)>> {
+    use partnerhub_proto::merge::v1::{ConfirmMergeRequest, RetryMergeRequest};
+    let n = || name.to_owned();
+    let state = |r: Result<
+        tonic::Response<partnerhub_proto::merge::v1::MergeInvitation>,
+        tonic::Status,
+    >| { r.map(|m| m.into_inner().state()) };
+    Ok(vec![
+        (
+            "accept",
+            state(
+                merge
+                    .accept_merge_invitation(req(
+                        &invitee.token,
+                        AcceptMergeInvitationRequest { name: n() },
+                    )?)
+                    .await,
+            ),
+        ),
+        (
+            "reject",
+            state(
+                merge
+                    .reject_merge_invitation(req(
+                        &invitee.token,
+                        RejectMergeInvitationRequest {
+                            name: n(),
+                            reason: "no".into(),
+                        },
+                    )?)
+                    .await,
+            ),
+        ),
+        (
+            "cancel",
+            state(
+                merge
+                    .cancel_merge_invitation(req(
+                        &initiator.token,
+                        CancelMergeInvitationRequest { name: n() },
+                    )?)
+                    .await,
+            ),
+        ),
+        (
+            "confirm",
+            state(
+                merge
+                    .confirm_merge(req(
+                        &initiator.token,
+                        ConfirmMergeRequest {
+                            name: n(),
+                            acknowledge_irreversible: true,
+                        },
+                    )?)
+                    .await,
+            ),
+        ),
+        (
+            "retry",
+            state(
+                merge
+                    .retry_merge(req(&initiator.token, RetryMergeRequest { name: n() })?)
+                    .await,
+            ),
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn every_answer_to_a_closed_invitation_is_refused_naming_its_state() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let invite = |request_id: &str| CreateMergeInvitationRequest {
+        parent: a.account.clone(),
+        partner_id: b.global_id.clone(),
+        request_id: request_id.into(),
+    };
+
+    // REJECTED, then CANCELLED: every answer is refused and names the state.
+    let rejected = merge
+        .create_merge_invitation(req(&a.token, invite("r1"))?)
+        .await?
+        .into_inner();
+    merge
+        .reject_merge_invitation(req(
+            &b.token,
+            RejectMergeInvitationRequest {
+                name: rejected.name.clone(),
+                reason: "no".into(),
+            },
+        )?)
+        .await?;
+    let cancelled = merge
+        .create_merge_invitation(req(&a.token, invite("r2"))?)
+        .await?
+        .into_inner();
+    merge
+        .cancel_merge_invitation(req(
+            &a.token,
+            CancelMergeInvitationRequest {
+                name: cancelled.name.clone(),
+            },
+        )?)
+        .await?;
+    for (invitation, state) in [(&rejected, "REJECTED"), (&cancelled, "CANCELLED")] {
+        for (action, outcome) in try_all(&mut merge, &a, &b, &invitation.name).await? {
+            let status = outcome.expect_err(action);
+            assert_eq!(
+                status.code(),
+                Code::FailedPrecondition,
+                "{action} on {state}"
+            );
+            assert!(
+                status.message().contains(state),
+                "{action}: {}",
+                status.message()
+            );
+        }
+    }
+
+    // PENDING: only accept, reject and cancel are legal; confirm and retry are not.
+    let pending = merge
+        .create_merge_invitation(req(&a.token, invite("r3"))?)
+        .await?
+        .into_inner();
+    use partnerhub_proto::merge::v1::{ConfirmMergeRequest, RetryMergeRequest};
+    for refused in [
+        merge
+            .confirm_merge(req(
+                &a.token,
+                ConfirmMergeRequest {
+                    name: pending.name.clone(),
+                    acknowledge_irreversible: true,
+                },
+            )?)
+            .await
+            .err(),
+        merge
+            .retry_merge(req(
+                &a.token,
+                RetryMergeRequest {
+                    name: pending.name.clone(),
+                },
+            )?)
+            .await
+            .err(),
+    ] {
+        let status = refused.expect("refused");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("PENDING"), "{}", status.message());
+    }
+    // ACCEPTED: accepting, rejecting and retrying are refused; the sides are fixed.
+    merge
+        .accept_merge_invitation(req(
+            &b.token,
+            AcceptMergeInvitationRequest {
+                name: pending.name.clone(),
+            },
+        )?)
+        .await?;
+    for refused in [
+        merge
+            .accept_merge_invitation(req(
+                &b.token,
+                AcceptMergeInvitationRequest {
+                    name: pending.name.clone(),
+                },
+            )?)
+            .await
+            .err(),
+        merge
+            .reject_merge_invitation(req(
+                &b.token,
+                RejectMergeInvitationRequest {
+                    name: pending.name.clone(),
+                    reason: "late".into(),
+                },
+            )?)
+            .await
+            .err(),
+        merge
+            .retry_merge(req(
+                &a.token,
+                RetryMergeRequest {
+                    name: pending.name.clone(),
+                },
+            )?)
+            .await
+            .err(),
+    ] {
+        let status = refused.expect("refused");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(
+            status.message().contains("ACCEPTED"),
+            "{}",
+            status.message()
+        );
+    }
+    let wrong_side = merge
+        .confirm_merge(req(
+            &b.token,
+            ConfirmMergeRequest {
+                name: pending.name.clone(),
+                acknowledge_irreversible: true,
+            },
+        )?)
+        .await;
+    assert_eq!(code(wrong_side), Code::PermissionDenied);
+    suite.stop().await
+}
