@@ -19,7 +19,9 @@ pub fn iban(value: &str) -> Result<(String, String), String> {
 /// country.
 pub fn swift_bic(value: &str) -> Result<String, String> {
     let v = value.trim().to_uppercase();
-    let ok = (v.len() == 8 || v.len() == 11)
+    // ASCII first: the slices below are byte offsets.
+    let ok = v.is_ascii()
+        && (v.len() == 8 || v.len() == 11)
         && v[..6].bytes().all(|b| b.is_ascii_uppercase())
         && v[6..].bytes().all(|b| b.is_ascii_alphanumeric());
     if ok {
@@ -65,6 +67,9 @@ mod tests {
         assert_eq!(swift_bic("bnpafrpp"), Ok("FR".to_owned()));
         assert_eq!(swift_bic("BNPAFRPPXXX"), Ok("FR".to_owned()));
         assert!(swift_bic("BNP1FRPP").is_err());
+        // Multi-byte characters must be refused, not sliced through.
+        assert!(swift_bic("AAAAAéA").is_err());
+        assert!(swift_bic("BNPAFRéP").is_err());
         assert_eq!(
             mask("FR7630006000011234567890189"),
             "***********************0189"
