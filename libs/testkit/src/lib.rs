@@ -3,12 +3,14 @@
 //! talks to them through the generated clients. No mocks of PostgreSQL or
 //! RabbitMQ.
 
+pub mod clients;
 mod mail_tap;
 mod proxy;
 mod suite;
 
 use std::time::Duration;
 
+pub use clients::{Company, bearer};
 pub use mail_tap::{EventTap, MailTap, TappedEvent};
 pub use proxy::Proxy;
 pub use suite::{

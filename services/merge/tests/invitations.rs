@@ -2,91 +2,18 @@
 //! one open merge per account, answers by the right side, illegal
 //! transitions naming the current state, and cross-account denial.
 
-use partnerhub_proto::identity::v1::{SignUpRequest, auth_service_client::AuthServiceClient};
+use partnerhub_proto::identity::v1::auth_service_client::AuthServiceClient;
 use partnerhub_proto::merge::v1::{
     AcceptMergeInvitationRequest, CancelMergeInvitationRequest, CreateMergeInvitationRequest,
     GetMergeInvitationRequest, ListMergeInvitationsRequest, MergeState, PreviewMergeRequest,
     RejectMergeInvitationRequest, merge_service_client::MergeServiceClient,
 };
-use partnerhub_proto::profile::v1::{
-    Address, Contact, EnrollRequest, LegalProfile, ProgramKind,
-    enrollment_service_client::EnrollmentServiceClient,
-};
-use partnerhub_testkit::{Suite, unique};
+use partnerhub_proto::profile::v1::ProgramKind;
+use partnerhub_testkit::{Company, Suite, bearer as req, clients, unique};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
-
-/// A founder with an enrolled company.
-struct Company {
-    token: String,
-    account: String,
-    global_id: String,
-    location_id: String,
-}
-
-fn req<T>(token: &str, message: T) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        MetadataValue::try_from(format!("Bearer {token}"))?,
-    );
-    Ok(request)
-}
 
 async fn company(suite: &Suite, name: &str) -> anyhow::Result<Company> {
-    company_in(suite, name, ProgramKind::Partner).await
-}
-
-async fn company_in(suite: &Suite, name: &str, program: ProgramKind) -> anyhow::Result<Company> {
-    let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
-    let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
-        .sign_up(SignUpRequest {
-            email: email.clone(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            password: "analytical engine 1843".into(),
-            account_display_name: name.into(),
-            locale: String::new(),
-        })
-        .await?
-        .into_inner();
-    let token = session.access_token.unwrap_or_default().token;
-    let account = session.account.unwrap_or_default().name;
-    let enrolled = EnrollmentServiceClient::new(Suite::channel(suite.profile)?)
-        .enroll(req(
-            &token,
-            EnrollRequest {
-                parent: account.clone(),
-                legal_profile: Some(LegalProfile {
-                    legal_name: format!("{name} SAS"),
-                    address: Some(Address {
-                        line1: "1 Rue de Rivoli".into(),
-                        city: "Paris".into(),
-                        postal_code: "75001".into(),
-                        country: "FR".into(),
-                        ..Address::default()
-                    }),
-                    primary_contact: Some(Contact {
-                        given_name: "Ada".into(),
-                        family_name: "Lovelace".into(),
-                        email,
-                        ..Contact::default()
-                    }),
-                    ..LegalProfile::default()
-                }),
-                accept_agreement: true,
-                program: program.into(),
-                ..EnrollRequest::default()
-            },
-        )?)
-        .await?
-        .into_inner();
-    Ok(Company {
-        token,
-        account,
-        global_id: enrolled.legal_profile.unwrap_or_default().global_partner_id,
-        location_id: enrolled.headquarters.unwrap_or_default().partner_id,
-    })
+    clients::enrolled(suite, name, ProgramKind::Partner).await
 }
 
 fn code<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> Code {
@@ -123,7 +50,7 @@ async fn an_invitation_goes_from_preview_to_acceptance_by_the_invitee() -> anyho
             &a.token,
             PreviewMergeRequest {
                 parent: a.account.clone(),
-                partner_id: b.location_id.clone(),
+                partner_id: b.headquarters_id.clone(),
             },
         )?)
         .await
@@ -355,7 +282,7 @@ async fn rejection_and_cancellation_close_the_invitation() -> anyhow::Result<()>
 async fn csp_accounts_are_not_merged() -> anyhow::Result<()> {
     let suite = Suite::start().await?;
     let a = company(&suite, "Contoso").await?;
-    let csp = company_in(&suite, "Adatum", ProgramKind::CspDirectBill).await?;
+    let csp = clients::enrolled(&suite, "Adatum", ProgramKind::CspDirectBill).await?;
     let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
     let refused = merge
         .preview_merge(req(

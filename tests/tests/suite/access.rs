@@ -126,7 +126,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_account(with_token(
             token,
             GetAccountRequest {
-                name: format!("accounts/{}", a.account_id),
+                name: format!("accounts/{}", a.account_id()),
             },
         )?)
         .await?;
@@ -135,7 +135,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_account(with_token(
             token,
             GetAccountRequest {
-                name: format!("accounts/{}", b.account_id),
+                name: format!("accounts/{}", b.account_id()),
             },
         )?)
         .await;
@@ -146,7 +146,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_legal_profile(with_token(
             token,
             GetLegalProfileRequest {
-                name: format!("accounts/{}/legalProfile", a.account_id),
+                name: format!("accounts/{}/legalProfile", a.account_id()),
             },
         )?)
         .await;
@@ -158,7 +158,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_legal_profile(with_token(
             token,
             GetLegalProfileRequest {
-                name: format!("accounts/{}/legalProfile", b.account_id),
+                name: format!("accounts/{}/legalProfile", b.account_id()),
             },
         )?)
         .await;
@@ -174,7 +174,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_verification_status(with_token(
             token,
             GetVerificationStatusRequest {
-                name: format!("accounts/{}/verificationStatus", a.account_id),
+                name: format!("accounts/{}/verificationStatus", a.account_id()),
             },
         )?)
         .await?;
@@ -183,7 +183,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_verification_status(with_token(
             token,
             GetVerificationStatusRequest {
-                name: format!("accounts/{}/verificationStatus", b.account_id),
+                name: format!("accounts/{}/verificationStatus", b.account_id()),
             },
         )?)
         .await;
@@ -194,7 +194,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .list_merge_invitations(with_token(
             token,
             ListMergeInvitationsRequest {
-                parent: format!("accounts/{}", a.account_id),
+                parent: format!("accounts/{}", a.account_id()),
                 ..Default::default()
             },
         )?)
@@ -204,7 +204,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .list_merge_invitations(with_token(
             token,
             ListMergeInvitationsRequest {
-                parent: format!("accounts/{}", b.account_id),
+                parent: format!("accounts/{}", b.account_id()),
                 ..Default::default()
             },
         )?)
@@ -225,7 +225,7 @@ async fn a_token_for_one_account_never_reaches_another() -> anyhow::Result<()> {
         .get_unread_count(with_token(
             token,
             GetUnreadCountRequest {
-                parent: format!("users/{}", b.user_id),
+                parent: format!("users/{}", b.user_id()),
             },
         )?)
         .await;
@@ -249,7 +249,7 @@ async fn tokens_signed_by_a_rotated_key_are_accepted_after_a_jwks_refresh() -> a
         .get_verification_status(with_token(
             &first.token,
             GetVerificationStatusRequest {
-                name: name(&first.account_id),
+                name: name(first.account_id()),
             },
         )?)
         .await?;
@@ -267,7 +267,7 @@ async fn tokens_signed_by_a_rotated_key_are_accepted_after_a_jwks_refresh() -> a
         .get_verification_status(with_token(
             &second.token,
             GetVerificationStatusRequest {
-                name: name(&second.account_id),
+                name: name(second.account_id()),
             },
         )?)
         .await?;
@@ -276,7 +276,7 @@ async fn tokens_signed_by_a_rotated_key_are_accepted_after_a_jwks_refresh() -> a
         .get_verification_status(with_token(
             &first.token,
             GetVerificationStatusRequest {
-                name: name(&first.account_id),
+                name: name(first.account_id()),
             },
         )?)
         .await?;

@@ -6,80 +6,42 @@
 use std::time::Duration;
 
 use partnerhub_proto::identity::v1::{
-    IssueServiceTokenRequest, SignInRequest, SignUpRequest, auth_service_client::AuthServiceClient,
+    IssueServiceTokenRequest, SignInRequest, auth_service_client::AuthServiceClient,
 };
 use partnerhub_proto::merge::v1::{
     AcceptMergeInvitationRequest, ConfirmMergeRequest, CreateMergeInvitationRequest,
     GetMergeInvitationRequest, MergeState, merge_service_client::MergeServiceClient,
 };
 use partnerhub_proto::profile::v1::{
-    Address, ApplyMergeRequest, Contact, EnrollRequest, LegalProfile, ListLocationsRequest,
-    enrollment_service_client::EnrollmentServiceClient,
+    ApplyMergeRequest, ListLocationsRequest, ProgramKind,
     location_service_client::LocationServiceClient,
     profile_merge_service_client::ProfileMergeServiceClient,
 };
-use partnerhub_testkit::{MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, Suite, eventually, unique};
+use partnerhub_testkit::clients::{self, FOUNDER_PASSWORD};
+use partnerhub_testkit::{Company, MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, Suite, eventually};
 use tonic::Code;
 
 use crate::common::with_token;
 
-struct Company {
-    email: String,
-    token: String,
-    account: String,
-    global_id: String,
-    headquarters_id: String,
+async fn enrolled(suite: &Suite, name: &str) -> anyhow::Result<Company> {
+    clients::enrolled(suite, name, ProgramKind::Partner).await
 }
 
-async fn enrolled(suite: &Suite, name: &str) -> anyhow::Result<Company> {
-    let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
-    let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
-        .sign_up(SignUpRequest {
-            email: email.clone(),
-            given_name: "Ada".into(),
-            family_name: "Lovelace".into(),
-            password: "analytical engine 1843".into(),
-            account_display_name: name.into(),
-            locale: String::new(),
-        })
-        .await?
-        .into_inner();
-    let token = session.access_token.unwrap_or_default().token;
-    let account = session.account.unwrap_or_default().name;
-    let enrolled = EnrollmentServiceClient::new(Suite::channel(suite.profile)?)
-        .enroll(with_token(
-            &token,
-            EnrollRequest {
-                parent: account.clone(),
-                legal_profile: Some(LegalProfile {
-                    legal_name: format!("{name} SAS"),
-                    address: Some(Address {
-                        line1: "1 Rue de Rivoli".into(),
-                        city: "Paris".into(),
-                        country: "FR".into(),
-                        ..Address::default()
-                    }),
-                    primary_contact: Some(Contact {
-                        given_name: "Ada".into(),
-                        family_name: "Lovelace".into(),
-                        email: email.clone(),
-                        ..Contact::default()
-                    }),
-                    ..LegalProfile::default()
-                }),
-                accept_agreement: true,
-                ..EnrollRequest::default()
-            },
-        )?)
-        .await?
-        .into_inner();
-    Ok(Company {
-        email,
-        token,
-        account,
-        global_id: enrolled.legal_profile.unwrap_or_default().global_partner_id,
-        headquarters_id: enrolled.headquarters.unwrap_or_default().partner_id,
+/// Waits until the saga completed the merge `name` (read as `token`).
+async fn completed(suite: &Suite, token: &str, name: &str) -> anyhow::Result<()> {
+    let channel = Suite::channel(suite.merge)?;
+    eventually(Duration::from_secs(30), || {
+        let (token, name, channel) = (token.to_owned(), name.to_owned(), channel.clone());
+        async move {
+            let m = MergeServiceClient::new(channel)
+                .get_merge_invitation(with_token(&token, GetMergeInvitationRequest { name }).ok()?)
+                .await
+                .ok()?
+                .into_inner();
+            (m.state() == MergeState::Completed).then_some(())
+        }
     })
+    .await
 }
 
 #[tokio::test]
@@ -132,22 +94,7 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
         )?)
         .await?;
 
-    let token = contoso.token.clone();
-    let name = invitation.name.clone();
-    let channel = Suite::channel(suite.merge)?;
-    let done = eventually(Duration::from_secs(30), || {
-        let (token, name, channel) = (token.clone(), name.clone(), channel.clone());
-        async move {
-            let m = MergeServiceClient::new(channel)
-                .get_merge_invitation(with_token(&token, GetMergeInvitationRequest { name }).ok()?)
-                .await
-                .ok()?
-                .into_inner();
-            (m.state() == MergeState::Completed).then_some(m)
-        }
-    })
-    .await?;
-    assert_eq!(done.state(), MergeState::Completed);
+    completed(&suite, &contoso.token, &invitation.name).await?;
 
     // Profile: Fabrikam's headquarters is now a location of Contoso, same partner id.
     let locations = LocationServiceClient::new(Suite::channel(suite.profile)?)
@@ -170,7 +117,7 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
     let landed = auth
         .sign_in(SignInRequest {
             email: fabrikam.email.clone(),
-            password: "analytical engine 1843".into(),
+            password: FOUNDER_PASSWORD.into(),
             account: String::new(),
         })
         .await?
@@ -179,7 +126,7 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
     let refused = auth
         .sign_in(SignInRequest {
             email: fabrikam.email.clone(),
-            password: "analytical engine 1843".into(),
+            password: FOUNDER_PASSWORD.into(),
             account: fabrikam.account.clone(),
         })
         .await
@@ -259,20 +206,7 @@ async fn a_merge_interrupted_between_its_steps_completes_exactly_once_after_a_re
 
     // A new process resumes the saga and finishes it.
     suite.start_merge().await?;
-    let channel = Suite::channel(suite.merge)?;
-    let (token, name) = (contoso.token.clone(), invitation.name.clone());
-    eventually(Duration::from_secs(30), || {
-        let (token, name, channel) = (token.clone(), name.clone(), channel.clone());
-        async move {
-            let m = MergeServiceClient::new(channel)
-                .get_merge_invitation(with_token(&token, GetMergeInvitationRequest { name }).ok()?)
-                .await
-                .ok()?
-                .into_inner();
-            (m.state() == MergeState::Completed).then_some(())
-        }
-    })
-    .await?;
+    completed(&suite, &contoso.token, &invitation.name).await?;
 
     // Exactly once: one application in each service, the location once.
     for service in ["profile", "identity"] {

@@ -27,7 +27,7 @@ async fn writes_succeed_while_the_broker_is_unreachable_and_no_event_is_lost() -
     .await?;
     let mut users = Vec::new();
     for _ in 0..5 {
-        users.push(sign_up(&suite).await?.user_id.parse::<uuid::Uuid>()?);
+        users.push(sign_up(&suite).await?.user_id().parse::<uuid::Uuid>()?);
     }
     let identity_db = suite.pool("identity").await?;
     let waiting = partnerhub_platform::outbox::pending(&identity_db).await?;

@@ -54,7 +54,7 @@ async fn sign_up_reaches_the_notification_recipients_through_the_broker() -> any
     suite.wait_serving().await?;
     let founder = sign_up(&suite).await?;
     let notification_db = suite.pool("notification").await?;
-    let user: uuid::Uuid = founder.user_id.parse()?;
+    let user: uuid::Uuid = founder.user_id().parse()?;
     let (email, roles): (String, Vec<String>) = eventually(Duration::from_secs(20), || {
         let db = notification_db.clone();
         async move {
@@ -70,7 +70,7 @@ async fn sign_up_reaches_the_notification_recipients_through_the_broker() -> any
         }
     })
     .await?;
-    assert!(email.starts_with("ada."));
+    assert!(email.starts_with("founder."));
     assert_eq!(roles, ["global_admin", "admin_agent", "owner"]);
     let identity_db = suite.pool("identity").await?;
     let left = eventually(Duration::from_secs(10), || {
