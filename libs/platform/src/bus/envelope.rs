@@ -153,3 +153,72 @@ pub(crate) fn redelivery_properties(
     );
     delivery.properties.clone().with_headers(headers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudevents_headers_and_trace_context_survive_the_trip() {
+        let sent = OutgoingMessage {
+            id: Uuid::now_v7(),
+            message_type: "partnerhub.identity.v1.UserCreated".into(),
+            source: "//partnerhub/identity".into(),
+            subject: "users/u1".into(),
+            time: chrono::Utc::now(),
+            payload: vec![1, 2, 3],
+            traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            tracestate: None,
+        };
+        let mut delivery = Delivery::mock(
+            1,
+            "x".into(),
+            sent.message_type.as_str().into(),
+            false,
+            sent.payload.clone(),
+        );
+        delivery.properties = sent.properties();
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        for key in [
+            "cloudEvents_specversion",
+            "cloudEvents_id",
+            "cloudEvents_type",
+            "cloudEvents_source",
+            "cloudEvents_subject",
+            "cloudEvents_time",
+            "traceparent",
+        ] {
+            assert!(headers.inner().contains_key(key), "missing {key}");
+        }
+        assert_eq!(
+            delivery
+                .properties
+                .content_type()
+                .as_ref()
+                .map(|c| c.as_str()),
+            Some("application/protobuf")
+        );
+        let received = IncomingMessage::from_delivery(&delivery);
+        let received = received.as_ref().ok();
+        assert_eq!(received.map(|m| m.id.clone()), Some(sent.id.to_string()));
+        assert_eq!(
+            received.map(|m| m.message_type.as_str()),
+            Some("partnerhub.identity.v1.UserCreated")
+        );
+        assert_eq!(
+            received.and_then(|m| m.traceparent.clone()),
+            sent.traceparent
+        );
+        assert_eq!(received.map(|m| m.attempt), Some(0));
+        // A redelivered copy counts its attempts.
+        delivery.properties = redelivery_properties(&delivery, 2, "boom");
+        let again = IncomingMessage::from_delivery(&delivery).ok();
+        assert_eq!(again.map(|m| m.attempt), Some(2));
+    }
+
+    #[test]
+    fn a_message_without_type_is_refused() {
+        let delivery = Delivery::mock(1, "x".into(), "k".into(), false, vec![]);
+        assert!(IncomingMessage::from_delivery(&delivery).is_err());
+    }
+}
