@@ -105,6 +105,21 @@ impl Sealer {
     }
 }
 
+/// A 256-bit random token (base64url): reset, invitation and email tokens.
+pub fn token() -> String {
+    use aes_gcm::aead::rand_core::RngCore;
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored form of a token: SHA-256. Tokens are high-entropy, so a fast
+/// hash is enough (passwords use argon2id).
+pub fn token_hash(token: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

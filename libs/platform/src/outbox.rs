@@ -105,7 +105,7 @@ pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
 
 /// Runs the relay until `shutdown` (after the current batch).
 pub async fn relay(pool: PgPool, bus: Bus, shutdown: CancellationToken) {
-    let mut listener = listen(&pool).await;
+    let mut listener = listen(&pool, CHANNEL).await;
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(channel) = bus.publisher(&shutdown).await else {
@@ -221,13 +221,17 @@ async fn relay_batch(
     Ok(n)
 }
 
-async fn listen(pool: &PgPool) -> Option<PgListener> {
+/// A listener on `channel` (`NOTIFY` wakes whoever waits on it), or `None`
+/// when it cannot listen now: callers then poll.
+pub async fn listen(pool: &PgPool, channel: &str) -> Option<PgListener> {
     let mut listener = PgListener::connect_with(pool).await.ok()?;
-    listener.listen(CHANNEL).await.ok()?;
+    listener.listen(channel).await.ok()?;
     Some(listener)
 }
 
-async fn wait_for_notify(listener: &mut Option<PgListener>) {
+/// Waits for a notification on `listener` (forever without one: select it
+/// against a poll timer).
+pub async fn wait_for_notify(listener: &mut Option<PgListener>) {
     match listener {
         Some(l) => {
             if l.recv().await.is_err() {

@@ -56,6 +56,11 @@ impl Company {
 
 /// Signs up the founder of a company called `name`.
 pub async fn sign_up(suite: &Suite, name: &str) -> anyhow::Result<Company> {
+    sign_up_in(suite, name, "en-US").await
+}
+
+/// Signs up the founder of a company called `name`, who prefers `locale`.
+pub async fn sign_up_in(suite: &Suite, name: &str, locale: &str) -> anyhow::Result<Company> {
     let email = format!("founder.{}@{}.com", unique(), name.to_lowercase());
     let session = AuthServiceClient::new(Suite::channel(suite.identity)?)
         .sign_up(SignUpRequest {
@@ -64,7 +69,7 @@ pub async fn sign_up(suite: &Suite, name: &str) -> anyhow::Result<Company> {
             family_name: "Lovelace".into(),
             password: FOUNDER_PASSWORD.into(),
             account_display_name: name.into(),
-            locale: "en-US".into(),
+            locale: locale.into(),
         })
         .await?
         .into_inner();

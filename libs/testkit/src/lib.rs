@@ -6,6 +6,8 @@
 pub mod clients;
 mod mail_tap;
 mod proxy;
+mod publisher;
+pub mod smtp;
 mod suite;
 
 use std::time::Duration;
@@ -13,9 +15,11 @@ use std::time::Duration;
 pub use clients::{Company, bearer};
 pub use mail_tap::{EventTap, MailTap, TappedEvent};
 pub use proxy::Proxy;
+pub use publisher::Publisher;
+pub use smtp::{ReceivedMail, SmtpSink};
 pub use suite::{
-    MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET, PROFILE_TEST_KEYS,
-    Suite, SuiteOptions,
+    MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET, PORTAL_URL,
+    PROFILE_TEST_KEYS, Suite, SuiteOptions,
 };
 
 /// PostgreSQL of the test machine.

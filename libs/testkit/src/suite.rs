@@ -16,7 +16,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::{AMQP_URL, bus_config, database_url, eventually};
+use crate::{AMQP_URL, SmtpSink, bus_config, database_url, eventually};
 
 /// Variations of a suite.
 #[derive(Debug, Clone, Default)]
@@ -30,6 +30,10 @@ pub struct SuiteOptions {
     /// Permissions of an extra service account `ops` (secret
     /// [`OPS_CLIENT_SECRET`]), when not empty.
     pub ops_permissions: Vec<String>,
+    /// Notification's mails per recipient per hour (default 30).
+    pub notification_rate_limit: Option<i64>,
+    /// Notification's sending attempts before a mail fails (default 4).
+    pub notification_max_attempts: Option<i32>,
 }
 
 /// The running services.
@@ -50,10 +54,13 @@ pub struct Suite {
     databases: HashMap<&'static str, String>,
     shutdown: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<anyhow::Result<()>>)>,
-    /// Merge's configuration and its own stop token, so a test can kill and
-    /// restart it.
+    /// The SMTP server notification sends to.
+    pub smtp: SmtpSink,
+    /// Merge's and notification's configurations and stop tokens, so a
+    /// test can kill and restart them.
     merge_config: partnerhub_merge::Config,
-    merge_stop: CancellationToken,
+    notification_config: partnerhub_notification::Config,
+    stops: HashMap<&'static str, CancellationToken>,
 }
 
 fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceSettings {
@@ -77,6 +84,9 @@ pub const OPS_CLIENT_SECRET: &str = "ops secret for tests";
 pub const MERGE_CLIENT_ID: &str = "merge";
 /// Its secret.
 pub const MERGE_CLIENT_SECRET: &str = "merge service secret for tests";
+
+/// Base of the links notification puts in mails in tests.
+pub const PORTAL_URL: &str = "https://portal.partnerhub.test";
 
 /// The key that seals profile's bank and tax numbers in tests.
 pub const PROFILE_TEST_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -163,11 +173,35 @@ impl Suite {
 
         let s = settings("notification", &bus, &identity_url);
         databases.insert("notification", s.database_url.clone());
-        let notification = partnerhub_notification::build(s).await?;
+        let smtp = SmtpSink::start()?;
+        let mut sender = partnerhub_notification::sender::SenderSettings::new(
+            "partnerhub <no-reply@partnerhub.test>".parse()?,
+        );
+        sender.retry_base = Duration::from_millis(100);
+        sender.retry_max = Duration::from_secs(1);
+        sender.poll = Duration::from_millis(200);
+        sender.max_attempts = options.notification_max_attempts.unwrap_or(4);
+        sender.rate_limit_per_hour = options.notification_rate_limit.unwrap_or(30);
+        let notification_config = partnerhub_notification::Config {
+            service: s,
+            sealer: test_sealer()?,
+            mail: partnerhub_notification::MailTarget::Smtp(format!(
+                "smtp://{}:{}",
+                smtp.host(),
+                smtp.port()
+            )),
+            portal_url: PORTAL_URL.into(),
+            sender,
+            email_token_ttl: Duration::from_secs(86_400),
+        };
+        let notification = partnerhub_notification::build(notification_config.clone()).await?;
         let notification_addr = notification.local_addr();
+        let mut stops = HashMap::new();
+        let notification_stop = shutdown.child_token();
+        stops.insert("notification", notification_stop.clone());
         tasks.push((
             "notification",
-            tokio::spawn(notification.run(shutdown.clone())),
+            tokio::spawn(notification.run(notification_stop)),
         ));
 
         let s = settings("merge", &bus, &identity_url);
@@ -184,7 +218,8 @@ impl Suite {
         let merge = partnerhub_merge::build(merge_config.clone()).await?;
         let merge_addr = merge.local_addr();
         let merge_stop = shutdown.child_token();
-        tasks.push(("merge", tokio::spawn(merge.run(merge_stop.clone()))));
+        stops.insert("merge", merge_stop.clone());
+        tasks.push(("merge", tokio::spawn(merge.run(merge_stop))));
 
         Ok(Self {
             identity: identity_addr,
@@ -196,8 +231,10 @@ impl Suite {
             databases,
             shutdown,
             tasks,
+            smtp,
             merge_config,
-            merge_stop,
+            notification_config,
+            stops,
         })
     }
 
@@ -258,21 +295,45 @@ impl Suite {
 
     /// Only stops the merge service (a crash), leaving the others running.
     pub async fn stop_merge(&mut self) -> anyhow::Result<()> {
-        self.merge_stop.cancel();
-        if let Some(i) = self.tasks.iter().position(|(name, _)| *name == "merge") {
-            let (_, task) = self.tasks.remove(i);
-            task.await??;
-        }
-        Ok(())
+        self.stop_one("merge").await
     }
 
     /// Starts the merge service again after [`Suite::stop_merge`].
     pub async fn start_merge(&mut self) -> anyhow::Result<()> {
         let merge = partnerhub_merge::build(self.merge_config.clone()).await?;
         self.merge = merge.local_addr();
-        self.merge_stop = self.shutdown.child_token();
+        let stop = self.shutdown.child_token();
+        self.stops.insert("merge", stop.clone());
+        self.tasks.push(("merge", tokio::spawn(merge.run(stop))));
+        Ok(())
+    }
+
+    /// Only stops the notification service (its consumers finish the
+    /// message in hand), leaving the others running.
+    pub async fn stop_notification(&mut self) -> anyhow::Result<()> {
+        self.stop_one("notification").await
+    }
+
+    /// Starts the notification service again after
+    /// [`Suite::stop_notification`], on the same database and queues.
+    pub async fn start_notification(&mut self) -> anyhow::Result<()> {
+        let notification = partnerhub_notification::build(self.notification_config.clone()).await?;
+        self.notification = notification.local_addr();
+        let stop = self.shutdown.child_token();
+        self.stops.insert("notification", stop.clone());
         self.tasks
-            .push(("merge", tokio::spawn(merge.run(self.merge_stop.clone()))));
+            .push(("notification", tokio::spawn(notification.run(stop))));
+        Ok(())
+    }
+
+    async fn stop_one(&mut self, name: &str) -> anyhow::Result<()> {
+        if let Some(stop) = self.stops.get(name) {
+            stop.cancel();
+        }
+        if let Some(i) = self.tasks.iter().position(|(n, _)| *n == name) {
+            let (_, task) = self.tasks.remove(i);
+            task.await??;
+        }
         Ok(())
     }
 
@@ -298,5 +359,13 @@ impl Drop for Suite {
             task.abort();
         }
         crate::delete_exchanges(self.bus.clone());
+    }
+}
+
+impl std::fmt::Debug for SmtpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSink")
+            .field("addr", &self.addr())
+            .finish()
     }
 }

@@ -139,7 +139,7 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
             &partnerhub_verification::MIGRATIONS,
         ),
         Name::Notification => (
-            partnerhub_notification::config_from_env(env)?,
+            partnerhub_notification::config_from_env(env)?.service,
             &partnerhub_notification::MIGRATIONS,
         ),
         Name::Merge => (

@@ -93,6 +93,8 @@ pub mod perm {
     pub const MERGE_READ: &str = "merge.invitations.read";
     /// Start, answer and confirm merges.
     pub const MERGE_WRITE: &str = "merge.invitations.write";
+    /// Read the record of mail deliveries of the account.
+    pub const DELIVERIES_READ: &str = "notification.deliveries.read";
 }
 
 use perm::*;
@@ -126,6 +128,7 @@ const EVERYTHING: &[&str] = &[
     VERIFICATION_WRITE,
     MERGE_READ,
     MERGE_WRITE,
+    DELIVERIES_READ,
 ];
 
 const GLOBAL_ONLY: &[&str] = &["global_admin"];
@@ -212,6 +215,7 @@ pub const ROLES: &[Role] = &[
             VERIFICATION_READ,
             MERGE_READ,
             MERGE_WRITE,
+            DELIVERIES_READ,
         ],
         assignable_by: PARTNER_ADMINS,
         location_scopable: false,

@@ -1,25 +1,10 @@
 //! Random secrets (refresh, reset and invitation tokens, temporary
 //! passwords) and the hashes they are stored as.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::Rng;
-use rand::RngCore;
 use rand::rngs::OsRng;
-use sha2::{Digest, Sha256};
 
-/// A 256-bit random token, base64url.
-pub fn token() -> String {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The stored form of a token: SHA-256 (tokens are high-entropy, so a
-/// fast hash is enough; passwords use argon2id).
-pub fn hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
+pub use partnerhub_platform::crypto::{token, token_hash as hash};
 
 /// A temporary password: 16 characters with lower, upper, digit and symbol.
 pub fn temporary_password() -> String {

@@ -1,0 +1,76 @@
+//! Mail triggered by identity, received by a real SMTP server: welcome
+//! (in the user's language), password reset with a working token link, the
+//! security notice after a password change, and invitations.
+
+mod common;
+
+use common::{MAIL_WAIT, link_token};
+use partnerhub_proto::identity::v1::auth_service_client::AuthServiceClient;
+use partnerhub_proto::identity::v1::{
+    CompletePasswordResetRequest, RequestPasswordResetRequest, SignInRequest,
+};
+use partnerhub_testkit::Suite;
+use partnerhub_testkit::clients::{sign_up, sign_up_in};
+
+#[tokio::test]
+async fn sign_up_sends_a_welcome_in_the_users_language() {
+    let suite = Suite::start().await.unwrap();
+    let ada = sign_up(&suite, "Contoso").await.unwrap();
+    let marie = sign_up_in(&suite, "Fabrikam", "fr-FR").await.unwrap();
+
+    let english = suite.smtp.next_to(&ada.email, MAIL_WAIT).await.unwrap();
+    assert_eq!(english.content_language.as_deref(), Some("en-US"));
+    assert!(english.subject.contains("Welcome"), "{}", english.subject);
+    assert!(english.text.contains(&ada.email), "{}", english.text);
+    assert!(
+        english.from.contains("no-reply@partnerhub.test"),
+        "{}",
+        english.from
+    );
+
+    let french = suite.smtp.next_to(&marie.email, MAIL_WAIT).await.unwrap();
+    assert_eq!(french.content_language.as_deref(), Some("fr-FR"));
+    assert_ne!(french.subject, english.subject);
+    assert!(!french.html.is_empty() && !french.text.is_empty());
+    suite.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_mailed_reset_token_resets_the_password_and_the_change_is_notified() {
+    let suite = Suite::start().await.unwrap();
+    let ada = sign_up(&suite, "Contoso").await.unwrap();
+    suite.smtp.next_to(&ada.email, MAIL_WAIT).await.unwrap(); // welcome
+    let mut auth = AuthServiceClient::new(Suite::channel(suite.identity).unwrap());
+    auth.request_password_reset(RequestPasswordResetRequest {
+        email: ada.email.clone(),
+    })
+    .await
+    .unwrap();
+    let reset = suite.smtp.next_to(&ada.email, MAIL_WAIT).await.unwrap();
+    let token = link_token(&reset.text, "/password/reset");
+    assert_eq!(token, link_token(&reset.html, "/password/reset"));
+    assert!(token.len() >= 40, "a high-entropy token: {token}");
+
+    auth.complete_password_reset(CompletePasswordResetRequest {
+        token: token.clone(),
+        new_password: "difference engine 1822".into(),
+    })
+    .await
+    .unwrap();
+    auth.sign_in(SignInRequest {
+        email: ada.email.clone(),
+        password: "difference engine 1822".into(),
+        ..SignInRequest::default()
+    })
+    .await
+    .unwrap();
+
+    let notice = suite.smtp.next_to(&ada.email, MAIL_WAIT).await.unwrap();
+    assert!(
+        notice.subject.to_lowercase().contains("password"),
+        "a security notice: {}",
+        notice.subject
+    );
+    assert!(!notice.text.contains(&token), "the notice carries no token");
+    suite.stop().await.unwrap();
+}
