@@ -149,7 +149,10 @@ impl Suite {
         })
         .await?;
         let identity_addr = identity.local_addr();
-        tasks.push(("identity", tokio::spawn(identity.run(shutdown.clone()))));
+        let mut stops = HashMap::new();
+        let stop = shutdown.child_token();
+        stops.insert("identity", stop.clone());
+        tasks.push(("identity", tokio::spawn(identity.run(stop))));
         let identity_url = format!("http://{identity_addr}");
 
         let s = settings("profile", &bus, &identity_url);
@@ -160,7 +163,9 @@ impl Suite {
         })
         .await?;
         let profile_addr = profile.local_addr();
-        tasks.push(("profile", tokio::spawn(profile.run(shutdown.clone()))));
+        let stop = shutdown.child_token();
+        stops.insert("profile", stop.clone());
+        tasks.push(("profile", tokio::spawn(profile.run(stop))));
 
         let s = settings("verification", &bus, &identity_url);
         databases.insert("verification", s.database_url.clone());
@@ -168,7 +173,11 @@ impl Suite {
         let verification_addr = verification.local_addr();
         tasks.push((
             "verification",
-            tokio::spawn(verification.run(shutdown.clone())),
+            tokio::spawn(verification.run({
+                let stop = shutdown.child_token();
+                stops.insert("verification", stop.clone());
+                stop
+            })),
         ));
 
         let s = settings("notification", &bus, &identity_url);
@@ -196,7 +205,6 @@ impl Suite {
         };
         let notification = partnerhub_notification::build(notification_config.clone()).await?;
         let notification_addr = notification.local_addr();
-        let mut stops = HashMap::new();
         let notification_stop = shutdown.child_token();
         stops.insert("notification", notification_stop.clone());
         tasks.push((
@@ -324,6 +332,12 @@ impl Suite {
         self.tasks
             .push(("notification", tokio::spawn(notification.run(stop))));
         Ok(())
+    }
+
+    /// Stops one service (graceful drain), leaving the others running; it
+    /// does not come back (merge and notification have `start_*`).
+    pub async fn stop_service(&mut self, name: &str) -> anyhow::Result<()> {
+        self.stop_one(name).await
     }
 
     async fn stop_one(&mut self, name: &str) -> anyhow::Result<()> {

@@ -674,3 +674,130 @@ async fn every_answer_to_a_closed_invitation_is_refused_naming_its_state() -> an
     assert_eq!(code(wrong_side), Code::PermissionDenied);
     suite.stop().await
 }
+
+#[tokio::test]
+async fn completed_and_failed_merges_answer_with_their_state() -> anyhow::Result<()> {
+    use partnerhub_proto::merge::v1::ConfirmMergeRequest;
+    let mut suite = Suite::start().await?;
+    let a = company(&suite, "Contoso").await?;
+    let b = company(&suite, "Fabrikam").await?;
+    let c = company(&suite, "Northwind").await?;
+    let d = company(&suite, "Tailspin").await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let accepted = |merge: &mut MergeServiceClient<tonic::transport::Channel>,
+                    from: &Company,
+                    to: &Company| {
+        let mut merge = merge.clone();
+        let (from, to) = (from.clone(), to.clone());
+        async move {
+            let invitation = merge
+                .create_merge_invitation(req(
+                    &from.token,
+                    CreateMergeInvitationRequest {
+                        parent: from.account.clone(),
+                        partner_id: to.global_id.clone(),
+                        request_id: String::new(),
+                    },
+                )?)
+                .await?
+                .into_inner();
+            merge
+                .accept_merge_invitation(req(
+                    &to.token,
+                    AcceptMergeInvitationRequest {
+                        name: invitation.name.clone(),
+                    },
+                )?)
+                .await?;
+            anyhow::Ok(invitation.name)
+        }
+    };
+    let confirm =
+        |merge: &MergeServiceClient<tonic::transport::Channel>, from: &Company, name: &str| {
+            let mut merge = merge.clone();
+            let (token, name) = (from.token.clone(), name.to_owned());
+            async move {
+                merge
+                    .confirm_merge(req(
+                        &token,
+                        ConfirmMergeRequest {
+                            name,
+                            acknowledge_irreversible: true,
+                        },
+                    )?)
+                    .await?;
+                anyhow::Ok(())
+            }
+        };
+    let state_of =
+        |merge: &MergeServiceClient<tonic::transport::Channel>, token: &str, name: &str| {
+            let mut merge = merge.clone();
+            let (token, name) = (token.to_owned(), name.to_owned());
+            async move {
+                merge
+                    .get_merge_invitation(req(&token, GetMergeInvitationRequest { name }).ok()?)
+                    .await
+                    .ok()
+                    .map(|m| m.into_inner().state())
+            }
+        };
+
+    // COMPLETED: every answer is refused and names the state.
+    let done = accepted(&mut merge, &a, &b).await?;
+    confirm(&merge, &a, &done).await?;
+    partnerhub_testkit::eventually(std::time::Duration::from_secs(30), || async {
+        (state_of(&merge, &a.token, &done).await == Some(MergeState::Completed)).then_some(())
+    })
+    .await?;
+    for (action, outcome) in try_all(&mut merge, &a, &b, &done).await? {
+        let status = outcome.expect_err(action);
+        assert_eq!(
+            status.code(),
+            Code::FailedPrecondition,
+            "{action} on COMPLETED"
+        );
+        assert!(
+            status.message().contains("COMPLETED"),
+            "{action}: {}",
+            status.message()
+        );
+    }
+
+    // FAILED: with profile down the saga cannot finish; its attempts are
+    // exhausted (forced here rather than waited for), then only a retry is
+    // accepted.
+    let failing = accepted(&mut merge, &c, &d).await?;
+    suite.stop_service("profile").await?;
+    confirm(&merge, &c, &failing).await?;
+    suite.stop_merge().await?;
+    let id: uuid::Uuid = failing.rsplit('/').next().unwrap_or_default().parse()?;
+    sqlx::query("UPDATE merge_invitations SET state = 'FAILED', leased_until = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&suite.pool("merge").await?)
+        .await?;
+    suite.start_merge().await?;
+    let mut merge = MergeServiceClient::new(Suite::channel(suite.merge)?);
+    let outcomes = try_all(&mut merge, &c, &d, &failing).await?;
+    for (action, outcome) in outcomes {
+        if action == "retry" {
+            let state = outcome.expect("a FAILED merge can be retried");
+            assert!(
+                matches!(state, MergeState::Confirmed | MergeState::InProgress),
+                "{state:?}"
+            );
+        } else {
+            let status = outcome.expect_err(action);
+            assert_eq!(
+                status.code(),
+                Code::FailedPrecondition,
+                "{action} on FAILED"
+            );
+            assert!(
+                status.message().contains("FAILED"),
+                "{action}: {}",
+                status.message()
+            );
+        }
+    }
+    suite.stop().await
+}

@@ -75,7 +75,10 @@ impl Templates {
                 AutoEscape::None
             }
         });
-        env.add_global("portal_url", portal_url.trim_end_matches('/').to_owned());
+        env.add_global(
+            "portal_url",
+            Value::from_safe_string(portal_url.trim_end_matches('/').to_owned()),
+        );
         for (locale, message, source) in SOURCES {
             for ext in ["txt", "html"] {
                 let name = format!("{locale}/{message}.{ext}");

@@ -6,11 +6,13 @@ mod common;
 
 use common::{MAIL_WAIT, link_token};
 use partnerhub_proto::identity::v1::auth_service_client::AuthServiceClient;
+use partnerhub_proto::identity::v1::member_service_client::MemberServiceClient;
 use partnerhub_proto::identity::v1::{
-    CompletePasswordResetRequest, RequestPasswordResetRequest, SignInRequest,
+    AcceptInvitationRequest, CompletePasswordResetRequest, CreateUserRequest, Invitation,
+    InviteUsersRequest, RequestPasswordResetRequest, RoleAssignment, SignInRequest,
 };
-use partnerhub_testkit::Suite;
 use partnerhub_testkit::clients::{sign_up, sign_up_in};
+use partnerhub_testkit::{Suite, bearer};
 
 #[tokio::test]
 async fn sign_up_sends_a_welcome_in_the_users_language() {
@@ -72,5 +74,81 @@ async fn a_mailed_reset_token_resets_the_password_and_the_change_is_notified() {
         notice.subject
     );
     assert!(!notice.text.contains(&token), "the notice carries no token");
+    suite.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invitation_mail_carries_a_token_that_joins_the_account() {
+    let suite = Suite::start().await.unwrap();
+    let ada = sign_up(&suite, "Contoso").await.unwrap();
+    let guest = format!("guest.{}@fabrikam.com", partnerhub_testkit::unique());
+    let mut members = MemberServiceClient::new(Suite::channel(suite.identity).unwrap());
+    members
+        .invite_users(
+            bearer(
+                &ada.token,
+                InviteUsersRequest {
+                    parent: ada.account.clone(),
+                    invitations: vec![Invitation {
+                        email: guest.clone(),
+                        roles: vec![RoleAssignment {
+                            role: "referrals_user".into(),
+                            locations: Vec::new(),
+                        }],
+                    }],
+                    request_id: String::new(),
+                },
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let invitation = suite.smtp.next_to(&guest, MAIL_WAIT).await.unwrap();
+    assert!(
+        invitation.subject.contains("Contoso"),
+        "{}",
+        invitation.subject
+    );
+    let token = link_token(&invitation.text, "/invitations/accept");
+    let session = members
+        .accept_invitation(AcceptInvitationRequest {
+            token,
+            given_name: "Grace".into(),
+            family_name: "Hopper".into(),
+            password: "compiler pioneer 1952".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(session.account.unwrap_or_default().name, ada.account);
+
+    // A user an admin creates is welcomed too (without the password, which
+    // the admin hands over).
+    let created_email = format!("bob.{}@contoso.com", partnerhub_testkit::unique());
+    let created = members
+        .create_user(
+            bearer(
+                &ada.token,
+                CreateUserRequest {
+                    parent: ada.account.clone(),
+                    email: created_email.clone(),
+                    given_name: "Bob".into(),
+                    family_name: "Babbage".into(),
+                    roles: vec![RoleAssignment {
+                        role: "referrals_user".into(),
+                        locations: Vec::new(),
+                    }],
+                    request_id: String::new(),
+                },
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let welcome = suite.smtp.next_to(&created_email, MAIL_WAIT).await.unwrap();
+    assert!(welcome.text.contains("Bob"), "{}", welcome.text);
+    assert!(!welcome.text.contains(&created.temporary_password));
+    assert!(!welcome.html.contains(&created.temporary_password));
     suite.stop().await.unwrap();
 }

@@ -12,6 +12,9 @@ use partnerhub_proto::merge::v1::{
     AcceptMergeInvitationRequest, ConfirmMergeRequest, CreateMergeInvitationRequest,
     GetMergeInvitationRequest, MergeState, merge_service_client::MergeServiceClient,
 };
+use partnerhub_proto::notification::v1::{
+    ListNotificationsRequest, notification_service_client::NotificationServiceClient,
+};
 use partnerhub_proto::profile::v1::{
     ApplyMergeRequest, ListLocationsRequest, ProgramKind,
     location_service_client::LocationServiceClient,
@@ -21,7 +24,7 @@ use partnerhub_testkit::clients::{self, FOUNDER_PASSWORD};
 use partnerhub_testkit::{Company, MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, Suite, eventually};
 use tonic::Code;
 
-use crate::common::with_token;
+use crate::common::{mail_about, with_token};
 
 async fn enrolled(suite: &Suite, name: &str) -> anyhow::Result<Company> {
     clients::enrolled(suite, name, ProgramKind::Partner).await
@@ -63,6 +66,9 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
         )?)
         .await?
         .into_inner();
+    // The invitee's Account admins hear of it.
+    let received = mail_about(&suite, &fabrikam.email, "invites").await?;
+    assert!(received.subject.contains("Contoso"), "{}", received.subject);
     merge
         .accept_merge_invitation(with_token(
             &fabrikam.token,
@@ -71,6 +77,9 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
             },
         )?)
         .await?;
+    // The initiator's are asked to confirm.
+    let accepted = mail_about(&suite, &contoso.email, "Merge accepted").await?;
+    assert!(accepted.text.contains("confirm"), "{}", accepted.text);
     let unacknowledged = merge
         .confirm_merge(with_token(
             &contoso.token,
@@ -95,6 +104,39 @@ async fn a_confirmed_merge_moves_locations_and_users_into_the_initiator() -> any
         .await?;
 
     completed(&suite, &contoso.token, &invitation.name).await?;
+
+    // Both sides are told, and the notification shows the merged state.
+    for company in [&contoso, &fabrikam] {
+        let done = mail_about(&suite, &company.email, "was merged into").await?;
+        assert!(
+            done.subject.contains("Fabrikam") && done.subject.contains("Contoso"),
+            "{}",
+            done.subject
+        );
+        assert!(done.text.contains("1 location"), "{}", done.text);
+    }
+    let panel = eventually(Duration::from_secs(20), || async {
+        let list = NotificationServiceClient::new(Suite::channel(suite.notification).ok()?)
+            .list_notifications(
+                with_token(
+                    &fabrikam.token,
+                    ListNotificationsRequest {
+                        parent: "users/me".into(),
+                        ..Default::default()
+                    },
+                )
+                .ok()?,
+            )
+            .await
+            .ok()?
+            .into_inner()
+            .notifications;
+        list.into_iter()
+            .find(|n| n.title.contains("was merged into"))
+    })
+    .await?;
+    assert!(panel.body.contains("moved"), "{}", panel.body);
+    assert_eq!(panel.link, "/account/merges");
 
     // Profile: Fabrikam's headquarters is now a location of Contoso, same partner id.
     let locations = LocationServiceClient::new(Suite::channel(suite.profile)?)

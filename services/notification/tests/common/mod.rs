@@ -107,3 +107,169 @@ pub fn link_token(text: &str, path: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+// ---- Helpers of the portal and preferences tests. ----
+
+/// Publishes events and commands on the suite's bus as their producers
+/// would.
+pub async fn publisher(suite: &Suite) -> partnerhub_testkit::Publisher {
+    partnerhub_testkit::Publisher::connect(&suite.bus)
+        .await
+        .unwrap()
+}
+
+/// A protobuf timestamp of `time`.
+pub fn ts(time: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    partnerhub_platform::time::timestamp(time)
+}
+
+/// The time of a protobuf timestamp, which must be set.
+pub fn time_of(t: Option<prost_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+    let t = t.expect("a timestamp is set");
+    chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap()).unwrap()
+}
+
+/// Waits until notification's projection knows `company`'s founder (their
+/// address and roles in the account) and, when `legal_name` is not empty,
+/// the account's legal name and primary contact: events of other producers
+/// that depend on them can then be published.
+pub async fn wait_projected(
+    suite: &Suite,
+    company: &partnerhub_testkit::Company,
+    legal_name: &str,
+) {
+    let pool = suite.pool("notification").await.unwrap();
+    let account: uuid::Uuid = company.account_id().parse().unwrap();
+    let user: uuid::Uuid = company.user_id().parse().unwrap();
+    eventually(MAIL_WAIT, || async {
+        let roles: Option<Vec<String>> = sqlx::query_scalar(
+            "SELECT r.roles FROM recipient_roles r JOIN recipients USING (user_id)
+             WHERE r.account_id = $1 AND r.user_id = $2",
+        )
+        .bind(account)
+        .bind(user)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        if !roles.is_some_and(|r| r.iter().any(|r| r == "global_admin")) {
+            return None;
+        }
+        if legal_name.is_empty() {
+            return Some(());
+        }
+        let legal: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT legal_name, contacts -> 'primary' ->> 'email' FROM accounts WHERE account_id = $1",
+        )
+        .bind(account)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        legal
+            .is_some_and(|(name, contact)| name == legal_name && contact.is_some())
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("notification never knew {}: {e:#}", company.account));
+    pool.close().await;
+}
+
+/// Waits until the caller has a notification (archived ones included)
+/// that satisfies `wanted`, described by `what`.
+pub async fn wait_notification_where(
+    suite: &Suite,
+    token: &str,
+    what: &str,
+    wanted: impl Fn(&Notification) -> bool,
+) -> Notification {
+    let wanted = &wanted;
+    eventually(MAIL_WAIT, || async move {
+        my_notifications(suite, token)
+            .await
+            .into_iter()
+            .find(wanted)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("no notification {what}: {e:#}"))
+}
+
+/// `google.rpc.Status`, `ErrorInfo` and `BadRequest`, decoded by hand (the
+/// service's tests do not depend on tonic-types).
+mod rpc {
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Status {
+        #[prost(int32, tag = "1")]
+        pub code: i32,
+        #[prost(string, tag = "2")]
+        pub message: String,
+        #[prost(message, repeated, tag = "3")]
+        pub details: Vec<prost_types::Any>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ErrorInfo {
+        #[prost(string, tag = "1")]
+        pub reason: String,
+        #[prost(string, tag = "2")]
+        pub domain: String,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct BadRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub field_violations: Vec<FieldViolation>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct FieldViolation {
+        #[prost(string, tag = "1")]
+        pub field: String,
+        #[prost(string, tag = "2")]
+        pub description: String,
+    }
+}
+
+fn status_details(status: &tonic::Status, type_name: &str) -> Vec<Vec<u8>> {
+    use prost::Message as _;
+    let decoded = rpc::Status::decode(status.details()).unwrap_or_default();
+    decoded
+        .details
+        .into_iter()
+        .filter(|any| any.type_url.rsplit('/').next() == Some(type_name))
+        .map(|any| any.value)
+        .collect()
+}
+
+/// The `ErrorInfo` reason of a status (empty without one).
+pub fn error_reason(status: &tonic::Status) -> String {
+    use prost::Message as _;
+    status_details(status, "google.rpc.ErrorInfo")
+        .first()
+        .map(|bytes| rpc::ErrorInfo::decode(bytes.as_slice()).unwrap().reason)
+        .unwrap_or_default()
+}
+
+/// The fields named by the `BadRequest` of a status, sorted.
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use prost::Message as _;
+    let mut fields: Vec<String> = status_details(status, "google.rpc.BadRequest")
+        .iter()
+        .flat_map(|bytes| {
+            rpc::BadRequest::decode(bytes.as_slice())
+                .unwrap()
+                .field_violations
+        })
+        .map(|v| v.field)
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// The error of a call that must fail.
+pub fn refusal<T: std::fmt::Debug>(
+    result: Result<tonic::Response<T>, tonic::Status>,
+) -> tonic::Status {
+    match result {
+        Ok(r) => panic!("expected a refusal, got {:?}", r.get_ref()),
+        Err(status) => status,
+    }
+}
