@@ -169,7 +169,16 @@ impl Suite {
 
         let s = settings("verification", &bus, &identity_url);
         databases.insert("verification", s.database_url.clone());
-        let verification = partnerhub_verification::build(s).await?;
+        let verification = partnerhub_verification::build(partnerhub_verification::Config {
+            service: s,
+            directory_file: None,
+            email_token_ttl: Duration::from_secs(72 * 3600),
+            suspension: partnerhub_verification::suspension::SuspensionSettings {
+                after: Duration::from_secs(30 * 86_400),
+                every: Duration::from_millis(200),
+            },
+        })
+        .await?;
         let verification_addr = verification.local_addr();
         tasks.push((
             "verification",

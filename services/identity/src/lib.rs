@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod keys;
 pub mod password;
 pub mod store;
@@ -80,7 +81,14 @@ impl Service {
             "partnerhub.identity.v1.RoleService",
             "partnerhub.identity.v1.ActivityService",
         ];
-        let serve = Serve::new(routes, names).keys(Arc::new(keys::LocalKeys(self.keys)));
+        let serve = Serve::new(routes, names)
+            .keys(Arc::new(keys::LocalKeys(self.keys)))
+            .consumers(vec![partnerhub_platform::bus::Consumer {
+                service: "identity",
+                kind: partnerhub_platform::bus::QueueKind::Events,
+                routing_keys: events::subscribed(),
+                handler: Arc::new(events::Suspensions),
+            }]);
         self.prepared.run(serve, shutdown).await
     }
 }

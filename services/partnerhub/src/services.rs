@@ -135,7 +135,7 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
             &partnerhub_profile::MIGRATIONS,
         ),
         Name::Verification => (
-            partnerhub_verification::config_from_env(env)?,
+            partnerhub_verification::config_from_env(env)?.service,
             &partnerhub_verification::MIGRATIONS,
         ),
         Name::Notification => (

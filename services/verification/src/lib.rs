@@ -1,15 +1,29 @@
 //! The company verification service: verification cases and their checks
 //! (email ownership, domain and employment, business, address), documents,
-//! reviews, and the account's verification status.
+//! reviews, the account's verification status, and the suspension of
+//! accounts rejected for too long.
 
+pub mod address;
 pub mod api;
+pub mod cases;
+pub mod directory;
+pub mod domain;
+pub mod email_rules;
+pub mod events;
+pub mod suspension;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use partnerhub_platform::config::{ConfigError, Env};
+use partnerhub_platform::bus::{Consumer, QueueKind};
+use partnerhub_platform::config::{self, ConfigError, Env};
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::verification::v1::verification_service_server::VerificationServiceServer;
 use tokio_util::sync::CancellationToken;
+
+use crate::directory::{BusinessDirectory, FileDirectory};
 
 /// Verification's default port.
 pub const DEFAULT_PORT: u16 = 50053;
@@ -17,19 +31,58 @@ pub const DEFAULT_PORT: u16 = 50053;
 /// Migrations of verification's database.
 pub static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Verification's settings (for now only the common ones).
-pub fn config_from_env(env: &dyn Env) -> Result<ServiceSettings, ConfigError> {
-    ServiceSettings::from_env("verification", DEFAULT_PORT, env)
+/// Verification's settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The common ones.
+    pub service: ServiceSettings,
+    /// The business directory file (`PARTNERHUB_VERIFICATION_DIRECTORY_FILE`,
+    /// CSV or JSON); the shipped sample when unset.
+    pub directory_file: Option<PathBuf>,
+    /// How long an email-ownership token works
+    /// (`PARTNERHUB_VERIFICATION_EMAIL_TOKEN_TTL_HOURS`, default 72).
+    pub email_token_ttl: Duration,
+    /// The suspension job (`PARTNERHUB_VERIFICATION_SUSPEND_AFTER_DAYS`,
+    /// default 30; checked every `PARTNERHUB_VERIFICATION_SUSPENSION_CHECK_SECS`,
+    /// default 3600).
+    pub suspension: suspension::SuspensionSettings,
+}
+
+/// Reads verification's settings.
+pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
+    let days: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_SUSPEND_AFTER_DAYS", 30)?;
+    let every: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_SUSPENSION_CHECK_SECS", 3600)?;
+    let ttl: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_EMAIL_TOKEN_TTL_HOURS", 72)?;
+    Ok(Config {
+        service: ServiceSettings::from_env("verification", DEFAULT_PORT, env)?,
+        directory_file: env
+            .get("PARTNERHUB_VERIFICATION_DIRECTORY_FILE")
+            .map(PathBuf::from),
+        email_token_ttl: Duration::from_secs(ttl.max(1) * 3600),
+        suspension: suspension::SuspensionSettings {
+            after: Duration::from_secs(days * 86_400),
+            every: Duration::from_secs(every.max(1)),
+        },
+    })
 }
 
 /// Verification, bound and migrated, ready to run.
 #[derive(Debug)]
-pub struct Service(Prepared);
+pub struct Service(Prepared, Config, Arc<dyn BusinessDirectory>);
 
-/// Binds and prepares the database.
-pub async fn build(config: ServiceSettings) -> anyhow::Result<Service> {
+/// Binds, prepares the database and loads the directory.
+pub async fn build(config: Config) -> anyhow::Result<Service> {
+    let directory: Arc<dyn BusinessDirectory> = match &config.directory_file {
+        Some(path) => Arc::new(FileDirectory::load(path)?),
+        None => {
+            tracing::info!("No business directory file configured: using the shipped sample.");
+            Arc::new(FileDirectory::sample())
+        }
+    };
     Ok(Service(
-        partnerhub_platform::prepare(config, &MIGRATIONS).await?,
+        partnerhub_platform::prepare(config.service.clone(), &MIGRATIONS).await?,
+        config,
+        directory,
     ))
 }
 
@@ -41,9 +94,28 @@ impl Service {
 
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let api = api::Verification::new(self.0.pool().clone());
+        let Service(prepared, config, directory) = self;
+        let engine = Arc::new(cases::Engine::new(directory, config.email_token_ttl));
+        let api = api::Verification::new(prepared.pool().clone(), engine.clone());
         let routes = tonic::service::Routes::new(VerificationServiceServer::new(api));
         let names = vec!["partnerhub.verification.v1.VerificationService"];
-        self.0.run(Serve::new(routes, names), shutdown).await
+        let consumers = vec![Consumer {
+            service: "verification",
+            kind: QueueKind::Events,
+            routing_keys: events::subscribed(),
+            handler: Arc::new(events::CaseOpener::new(engine)),
+        }];
+        let job_stop = shutdown.child_token();
+        let job = tokio::spawn(suspension::run(
+            prepared.pool().clone(),
+            config.suspension,
+            job_stop.clone(),
+        ));
+        let served = prepared
+            .run(Serve::new(routes, names).consumers(consumers), shutdown)
+            .await;
+        job_stop.cancel();
+        let _ = job.await;
+        served
     }
 }

@@ -5,3 +5,4 @@ mod common;
 mod merge_story;
 mod outage;
 mod skeleton;
+mod verification_story;

@@ -312,42 +312,58 @@ impl Identity {
         v.check("reason", validate::text(&req.reason, 1, 500));
         v.finish()?;
         let mut tx = self.pool.begin().await?;
-        let current = accounts::lock(&mut tx, account)
-            .await?
-            .ok_or_else(|| IdentityError::not_found("account", req.name.clone()))?;
-        if current.state == "MERGED" || current.state == "DISABLED" {
-            return Err(IdentityError::Precondition {
-                reason: "ACCOUNT_FINAL",
-                message: format!(
-                    "the account is {} and its state cannot change",
-                    current.state.to_lowercase()
-                ),
-            });
-        }
-        if current.state == new_state {
-            tx.commit().await?;
-            return Ok(account_message(&current));
-        }
-        let updated = accounts::set_state(&mut tx, account, new_state, None).await?;
-        if new_state == "SUSPENDED" {
-            tokens::revoke_account(&mut tx, account).await?;
-        }
-        state_changed(&mut tx, &req.name, &current.state, new_state, &req.reason).await?;
-        activity::record(
-            &mut tx,
-            activity::Entry {
-                account,
-                actor: &actor(caller),
-                action: "account.state_changed",
-                target: &req.name,
-                old: Some(serde_json::json!({ "state": current.state })),
-                new: Some(serde_json::json!({ "state": new_state, "reason": req.reason })),
-            },
-        )
-        .await?;
+        let updated =
+            change_state(&mut tx, account, new_state, &req.reason, &actor(caller)).await?;
         tx.commit().await?;
         Ok(account_message(&updated))
     }
+}
+
+/// Moves `account` to `new_state` (ACTIVE or SUSPENDED) in the caller's
+/// transaction: tokens of a suspended account are revoked, the change is an
+/// event and an activity entry. A MERGED or DISABLED account is final
+/// (FAILED_PRECONDITION); the same state changes nothing.
+pub(crate) async fn change_state(
+    tx: &mut PgConnection,
+    account: Uuid,
+    new_state: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<crate::store::AccountRow> {
+    let name = format!("accounts/{account}");
+    let current = accounts::lock(tx, account)
+        .await?
+        .ok_or_else(|| IdentityError::not_found("account", name.clone()))?;
+    if current.state == "MERGED" || current.state == "DISABLED" {
+        return Err(IdentityError::Precondition {
+            reason: "ACCOUNT_FINAL",
+            message: format!(
+                "the account is {} and its state cannot change",
+                current.state.to_lowercase()
+            ),
+        });
+    }
+    if current.state == new_state {
+        return Ok(current);
+    }
+    let updated = accounts::set_state(tx, account, new_state, None).await?;
+    if new_state == "SUSPENDED" {
+        tokens::revoke_account(tx, account).await?;
+    }
+    state_changed(tx, &name, &current.state, new_state, reason).await?;
+    activity::record(
+        tx,
+        activity::Entry {
+            account,
+            actor,
+            action: "account.state_changed",
+            target: &name,
+            old: Some(serde_json::json!({ "state": current.state })),
+            new: Some(serde_json::json!({ "state": new_state, "reason": reason })),
+        },
+    )
+    .await?;
+    Ok(updated)
 }
 
 fn collect(v: &mut Violations, e: IdentityError) {

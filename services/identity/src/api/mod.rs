@@ -2,6 +2,8 @@
 //! service; what they share lives here.
 
 mod accounts;
+
+pub(crate) use accounts::change_state;
 mod activity;
 mod auth;
 mod me;

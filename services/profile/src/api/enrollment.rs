@@ -117,6 +117,12 @@ impl Profile {
         let message = legal_profile_message(&row);
         let location = location_message(&headquarters);
         let now = Some(timestamp(Utc::now()));
+        let company_domains = crate::store::organization::company_domains(
+            &mut tx,
+            account,
+            Some(caller.email_domain.as_str()),
+        )
+        .await?;
         outbox::publish_event(
             &mut tx,
             SOURCE,
@@ -133,6 +139,7 @@ impl Profile {
                 headquarters: location.name.clone(),
                 program: program.into(),
                 submit_time: now,
+                company_domains,
             },
         )
         .await?;

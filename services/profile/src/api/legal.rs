@@ -237,6 +237,12 @@ impl Profile {
             verified.push("primary_contact".to_owned());
         }
         if !verified.is_empty() {
+            let company_domains = crate::store::organization::company_domains(
+                &mut tx,
+                account,
+                Some(caller.email_domain.as_str()),
+            )
+            .await?;
             outbox::publish_event(
                 &mut tx,
                 SOURCE,
@@ -248,6 +254,7 @@ impl Profile {
                     address: message.address.clone(),
                     primary_contact: message.primary_contact.clone(),
                     change_time: now,
+                    company_domains,
                 },
             )
             .await?;

@@ -113,3 +113,35 @@ pub async fn set_support(
     .fetch_one(conn)
     .await
 }
+
+/// Domains known to be the account's: its tenants' domains and its support
+/// website's host (lower case, without `www.`), plus `extra` (the caller's
+/// sign-in domain), deduplicated.
+pub async fn company_domains(
+    conn: &mut PgConnection,
+    account: Uuid,
+    extra: Option<&str>,
+) -> sqlx::Result<Vec<String>> {
+    let mut domains: Vec<String> =
+        sqlx::query_scalar("SELECT lower(domain) FROM tenants WHERE account_id = $1")
+            .bind(account)
+            .fetch_all(&mut *conn)
+            .await?;
+    let website: Option<String> =
+        sqlx::query_scalar("SELECT website FROM support_profiles WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(host) = website
+        .as_deref()
+        .and_then(|w| url::Url::parse(w).ok())
+        .and_then(|u| u.host_str().map(str::to_lowercase))
+    {
+        domains.push(host.trim_start_matches("www.").to_owned());
+    }
+    domains.extend(extra.map(str::to_lowercase));
+    domains.retain(|d| !d.is_empty());
+    domains.sort();
+    domains.dedup();
+    Ok(domains)
+}
