@@ -83,8 +83,7 @@ pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
     };
     let mail = match env.get("PARTNERHUB_NOTIFICATION_SMTP_URL") {
         Some(url) => {
-            mailer::Smtp::from_url(&url)
-                .map_err(|p| problem("PARTNERHUB_NOTIFICATION_SMTP_URL", p))?;
+            mailer::check_url(&url).map_err(|p| problem("PARTNERHUB_NOTIFICATION_SMTP_URL", p))?;
             MailTarget::Smtp(url)
         }
         None => MailTarget::Folder(PathBuf::from(

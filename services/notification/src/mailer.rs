@@ -45,8 +45,9 @@ impl Smtp {
     /// `?tls=required` / `?tls=opportunistic` for STARTTLS) or
     /// `smtps://user:password@host:465` (implicit TLS), credentials
     /// percent-encoded.
+    /// Needs a Tokio runtime (the pool spawns its keeper).
     pub fn from_url(url: &str) -> Result<Self, String> {
-        let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        let parsed = check_url(url)?;
         let display = format!(
             "{}://{}:{}",
             parsed.scheme(),
@@ -71,6 +72,22 @@ impl Mailer for Smtp {
             }
         })
     }
+}
+
+/// Checks an SMTP URL's form without connecting: `smtp` or `smtps`, with a
+/// host.
+pub fn check_url(url: &str) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") {
+        return Err(format!(
+            "the scheme must be smtp or smtps, not {}",
+            parsed.scheme()
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the URL names no host".into());
+    }
+    Ok(parsed)
 }
 
 /// A folder receiving one `.eml` file per message (for laptops).
@@ -126,5 +143,57 @@ impl Header for ContentLanguage {
 
     fn display(&self) -> HeaderValue {
         HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lettre::message::MultiPart;
+
+    #[tokio::test]
+    async fn the_folder_keeps_each_mail_as_an_eml_file() {
+        let dir = std::env::temp_dir().join(format!("partnerhub-mail-{}", uuid::Uuid::new_v4()));
+        let folder = Folder::new(&dir);
+        for subject in ["Bonjour Ada", "Second"] {
+            let message = Message::builder()
+                .from("partnerhub <no-reply@partnerhub.test>".parse().unwrap())
+                .to("ada@contoso.com".parse().unwrap())
+                .subject(subject)
+                .header(ContentLanguage("fr-FR".into()))
+                .multipart(MultiPart::alternative_plain_html(
+                    "texte".to_owned(),
+                    "<p>html</p>".to_owned(),
+                ))
+                .unwrap();
+            folder.send(message).await.unwrap();
+        }
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(
+            files
+                .iter()
+                .all(|f| f.extension().is_some_and(|e| e == "eml"))
+        );
+        let first = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(first.contains("To: ada@contoso.com"), "{first}");
+        assert!(first.contains("Content-Language: fr-FR"), "{first}");
+        assert!(first.contains("Subject: Bonjour Ada"), "{first}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn smtp_urls_are_parsed_and_their_credentials_never_printed() {
+        let smtp = Smtp::from_url("smtps://user:s3cret@relay.example.com:465").unwrap();
+        let shown = format!("{smtp:?}");
+        assert!(shown.contains("relay.example.com:465"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(Smtp::from_url("smtp://relay:587?tls=required").is_ok());
+        assert!(Smtp::from_url("not a url").is_err());
+        assert!(Smtp::from_url("http://relay").is_err());
     }
 }
