@@ -224,7 +224,12 @@ async fn relay_batch(
 /// A listener on `channel` (`NOTIFY` wakes whoever waits on it), or `None`
 /// when it cannot listen now: callers then poll.
 pub async fn listen(pool: &PgPool, channel: &str) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await.ok()?;
+    // A listener keeps its connection for good: it gets its own, outside
+    // the service's pool, so it never takes a connection requests need.
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await.ok()?;
     listener.listen(channel).await.ok()?;
     Some(listener)
 }

@@ -673,7 +673,14 @@ impl NotificationService for Notifications {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let language = self.preferences_row(user).await?.email_language;
+        // In this transaction: a second connection from the pool here could
+        // wait on the one this transaction holds.
+        let language: String =
+            sqlx::query_scalar("SELECT email_language FROM preferences WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
         let target = Target::address(
             email,
             &given_name,

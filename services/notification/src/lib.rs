@@ -186,11 +186,23 @@ impl Service {
         let routes = tonic::service::Routes::new(NotificationServiceServer::new(api));
         let names = vec!["partnerhub.notification.v1.NotificationService"];
         let serve = Serve::new(routes, names).consumers(consumers(&outbound));
-        let sender_stop = shutdown.child_token();
+        // On shutdown the sender finishes the mails in hand and stops first:
+        // it must record them before the pool closes.
+        let sender_stop = CancellationToken::new();
         let sender_task = tokio::spawn(sender.run(sender_stop.clone()));
-        let served = prepared.run(serve, shutdown).await;
+        let serve_stop = CancellationToken::new();
+        let stopping = {
+            let (sender_stop, serve_stop) = (sender_stop.clone(), serve_stop.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                sender_stop.cancel();
+                let _ = sender_task.await;
+                serve_stop.cancel();
+            })
+        };
+        let served = prepared.run(serve, serve_stop).await;
         sender_stop.cancel();
-        let _ = sender_task.await;
+        stopping.abort();
         served
     }
 }

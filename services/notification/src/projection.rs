@@ -416,10 +416,10 @@ pub async fn contact_target(
             .fetch_optional(&mut *tx)
             .await?;
     if let Some(user) = user
-        && let Some(mut target) = user_target(tx, user, Address::SignIn).await?
+        && let Some(target) = user_target(tx, user, Address::Preferred).await?
     {
-        // The contact's address, in the user's language and preferences.
-        target.email = email;
+        // A contact who is a user is reached like any user: at their
+        // verified notification email, in their language.
         return Ok(Some(target));
     }
     Ok(Some(Target::address(

@@ -127,6 +127,9 @@ impl Sender {
             match self.round().await {
                 Ok(taken) => {
                     backoff = Duration::from_millis(100);
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
                     if taken > 0 {
                         continue;
                     }
@@ -149,20 +152,37 @@ impl Sender {
     }
 
     /// Takes the due deliveries and sends them; returns how many it took.
+    /// At most one mail per recipient is in flight in a round, so the hourly
+    /// limit is checked against every mail sent before it.
     pub async fn round(&self) -> Result<usize, sqlx::Error> {
+        let batch = self.settings.concurrency.max(1) * 4;
+        let mut tx = self.pool.begin().await?;
+        let candidates: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, lower(recipient) FROM deliveries
+             WHERE status = 'QUEUED' AND next_attempt_at <= now()
+             ORDER BY next_attempt_at LIMIT $1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(i64::try_from(batch * 4).unwrap_or(64))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut recipients = std::collections::HashSet::new();
+        let chosen: Vec<Uuid> = candidates
+            .into_iter()
+            .filter(|(_, recipient)| recipients.insert(recipient.clone()))
+            .map(|(id, _)| id)
+            .take(batch)
+            .collect();
         let due: Vec<Due> = sqlx::query_as(
             "UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => $2)
-             WHERE id IN (
-                 SELECT id FROM deliveries
-                 WHERE status = 'QUEUED' AND next_attempt_at <= now()
-                 ORDER BY next_attempt_at LIMIT $1
-                 FOR UPDATE SKIP LOCKED)
+             WHERE id = ANY($1)
              RETURNING id, template, recipient, user_id, account_id, attempts, sealed_kid, sealed",
         )
-        .bind(i64::try_from(self.settings.concurrency * 4).unwrap_or(16))
+        .bind(&chosen)
         .bind(self.settings.lease.as_secs_f64())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let taken = due.len();
         let results: Vec<Result<(), sqlx::Error>> = futures::stream::iter(due)
             .map(|d| self.deliver(d))
@@ -245,7 +265,8 @@ impl Sender {
     async fn rate_limited(&self, recipient: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         let (count, oldest): (i64, Option<DateTime<Utc>>) = sqlx::query_as(
             "SELECT count(*), min(sent_at) FROM deliveries
-             WHERE recipient = $1 AND status = 'SENT' AND sent_at > now() - interval '1 hour'",
+             WHERE lower(recipient) = lower($1) AND status = 'SENT'
+               AND sent_at > now() - interval '1 hour'",
         )
         .bind(recipient)
         .fetch_one(&self.pool)

@@ -470,7 +470,11 @@ impl Verification {
                 ),
             }
         }
-        v.check("comment", validate::text(&req.comment, 0, 1000));
+        // Line breaks are fine in a comment; other control characters are not.
+        v.check(
+            "comment",
+            validate::text(&req.comment.replace(['\n', '\r', '\t'], " "), 0, 1000),
+        );
         v.finish()?;
         let scope = format!("verification.upload:{}", caller.resource_name());
         let mut tx = self.pool.begin().await.map_err(db)?;
@@ -902,10 +906,19 @@ impl VerificationService for Verification {
             .map_err(|e| v.add("check", e.message().to_owned()))
             .ok();
         v.finish()?;
-        types.dedup();
+        let mut seen = std::collections::HashSet::new();
+        types.retain(|t| seen.insert(t.clone()));
         let reason = req.reason.trim().to_owned();
         let check = self
-            .decide(caller, &req.check, move |_| {
+            .decide(caller, &req.check, move |row| {
+                // Documents the partner could not send: decide instead.
+                if row.appeals >= MAX_APPEALS {
+                    return Err(error::failed_precondition(
+                        "APPEALS_EXHAUSTED",
+                        &check_name(row),
+                        format!("the check used its {MAX_APPEALS} appeals: pass or reject it"),
+                    ));
+                }
                 Ok((
                     CheckState::ActionRequired,
                     "DOCUMENTS_REQUESTED".to_owned(),

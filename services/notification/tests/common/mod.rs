@@ -273,3 +273,55 @@ pub fn refusal<T: std::fmt::Debug>(
         Err(status) => status,
     }
 }
+
+/// Makes `company`'s founder the account's primary contact, as profile's
+/// `ContactsChanged` says it, and waits until notification knows it along
+/// with the account's display name. Unlike an enrollment, this opens no
+/// verification case: the test's own verification events are the only
+/// ones.
+pub async fn make_primary_contact(suite: &Suite, company: &partnerhub_testkit::Company) {
+    use partnerhub_proto::profile::v1::{Contact, ContactsChanged};
+    let bus = publisher(suite).await;
+    bus.event(
+        "profile",
+        &company.account,
+        &ContactsChanged {
+            account: company.account.clone(),
+            primary_contact: Some(Contact {
+                given_name: "Ada".into(),
+                family_name: "Lovelace".into(),
+                email: company.email.clone(),
+                ..Contact::default()
+            }),
+            change_time: Some(ts(chrono::Utc::now())),
+            ..ContactsChanged::default()
+        },
+    )
+    .await
+    .unwrap();
+    bus.close().await;
+    let pool = suite.pool("notification").await.unwrap();
+    let account: uuid::Uuid = company.account_id().parse().unwrap();
+    eventually(MAIL_WAIT, || async {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT display_name, contacts -> 'primary' ->> 'email' FROM accounts
+             WHERE account_id = $1",
+        )
+        .bind(account)
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        row.is_some_and(|(name, email)| {
+            !name.is_empty() && email.as_deref() == Some(company.email.as_str())
+        })
+        .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "notification never knew the contact of {}: {e:#}",
+            company.account
+        )
+    });
+    pool.close().await;
+}

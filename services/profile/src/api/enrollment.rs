@@ -117,12 +117,9 @@ impl Profile {
         let message = legal_profile_message(&row);
         let location = location_message(&headquarters);
         let now = Some(timestamp(Utc::now()));
-        let company_domains = crate::store::organization::company_domains(
-            &mut tx,
-            account,
-            Some(caller.email_domain.as_str()),
-        )
-        .await?;
+        crate::store::organization::set_enrolled_domain(&mut tx, account, &caller.email_domain)
+            .await?;
+        let company_domains = crate::store::organization::company_domains(&mut tx, account).await?;
         outbox::publish_event(
             &mut tx,
             SOURCE,

@@ -237,12 +237,8 @@ impl Profile {
             verified.push("primary_contact".to_owned());
         }
         if !verified.is_empty() {
-            let company_domains = crate::store::organization::company_domains(
-                &mut tx,
-                account,
-                Some(caller.email_domain.as_str()),
-            )
-            .await?;
+            let company_domains =
+                crate::store::organization::company_domains(&mut tx, account).await?;
             outbox::publish_event(
                 &mut tx,
                 SOURCE,

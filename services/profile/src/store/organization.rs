@@ -114,14 +114,11 @@ pub async fn set_support(
     .await
 }
 
-/// Domains known to be the account's: its tenants' domains and its support
-/// website's host (lower case, without `www.`), plus `extra` (the caller's
-/// sign-in domain), deduplicated.
-pub async fn company_domains(
-    conn: &mut PgConnection,
-    account: Uuid,
-    extra: Option<&str>,
-) -> sqlx::Result<Vec<String>> {
+/// Domains known to be the account's: its tenants' domains, its support
+/// website's host (lower case, without `www.`) and the sign-in domain of the
+/// user who enrolled it (never whoever happens to make a later change),
+/// deduplicated.
+pub async fn company_domains(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<String>> {
     let mut domains: Vec<String> =
         sqlx::query_scalar("SELECT lower(domain) FROM tenants WHERE account_id = $1")
             .bind(account)
@@ -139,9 +136,28 @@ pub async fn company_domains(
     {
         domains.push(host.trim_start_matches("www.").to_owned());
     }
-    domains.extend(extra.map(str::to_lowercase));
+    let enrolled_by: Option<String> =
+        sqlx::query_scalar("SELECT enrolled_domain FROM profiles WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut *conn)
+            .await?;
+    domains.extend(enrolled_by.map(|d| d.to_lowercase()));
     domains.retain(|d| !d.is_empty());
     domains.sort();
     domains.dedup();
     Ok(domains)
+}
+
+/// Records the sign-in domain of the user who enrolled the account.
+pub async fn set_enrolled_domain(
+    conn: &mut PgConnection,
+    account: Uuid,
+    domain: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE profiles SET enrolled_domain = lower($2) WHERE account_id = $1")
+        .bind(account)
+        .bind(domain)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
