@@ -5,8 +5,9 @@
 mod common;
 
 use common::{
-    Actor, Harness, code, contact, decoded, french_company, is_partner_id, location, location_id,
-    paris, profile_event_types, reason, scoped_role, status, violated_fields, violation,
+    Actor, Harness, code, contact, decoded, entered, french_company, is_partner_id, location,
+    location_id, paris, profile_event_types, reason, scoped_role, status, violated_fields,
+    violation,
 };
 use partnerhub_proto::profile::v1::{
     AddLocationRequest, Address, ContactsChanged, DeleteLocationRequest, EnrollRequest,
@@ -167,8 +168,8 @@ async fn enroll_assigns_partner_ids_and_a_headquarters_location() -> anyhow::Res
     assert_eq!(event.registration_id, "552 120 222");
 
     assert_eq!(
-        get_legal(&founder, &founder.legal_profile_name()).await?,
-        profile
+        entered(get_legal(&founder, &founder.legal_profile_name()).await?),
+        entered(profile)
     );
     let (locations, _) = list_locations(&founder, &founder.account, 0, "").await?;
     assert_eq!(locations, vec![hq.clone()]);
@@ -371,8 +372,8 @@ async fn csp_enrollment_takes_a_global_admin() -> anyhow::Result<()> {
     assert!(is_partner_id(&profile.global_partner_id));
     // The account admin now sees what the Global admin enrolled.
     assert_eq!(
-        get_legal(&admin, &admin.legal_profile_name()).await?,
-        profile
+        entered(get_legal(&admin, &admin.legal_profile_name()).await?),
+        entered(profile)
     );
     h.stop().await
 }
@@ -626,7 +627,10 @@ async fn view_only_roles_read_but_cannot_change() -> anyhow::Result<()> {
     let name = founder.legal_profile_name();
 
     let profile = get_legal(&viewer, &name).await?;
-    assert_eq!(Some(profile.clone()), enrolled.legal_profile);
+    assert_eq!(
+        Some(entered(profile.clone())),
+        enrolled.legal_profile.map(entered)
+    );
     let (locations, _) = list_locations(&viewer, &viewer.account, 0, "").await?;
     assert_eq!(locations, vec![hq.clone()]);
     assert_eq!(get_location(&viewer, &hq.name).await?, hq);
@@ -1089,7 +1093,10 @@ async fn a_token_for_one_account_never_reaches_another_accounts_profile() -> any
     );
 
     // B is as it was.
-    assert_eq!(get_legal(&b, &b.legal_profile_name()).await?, b_profile);
+    assert_eq!(
+        entered(get_legal(&b, &b.legal_profile_name()).await?),
+        entered(b_profile)
+    );
     let (now, _) = list_locations(&b, &b.account, 0, "").await?;
     assert_eq!(now, b_locations);
     h.stop().await

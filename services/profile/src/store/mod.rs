@@ -526,8 +526,11 @@ pub async fn set_verification(
     sub_status: &str,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
-        "UPDATE profiles SET verification_status = $2, verification_sub_status = $3, updated_at = now(),
-                version = version + 1
+        // A mirror of verification's state: it moves neither the etag nor the
+        // update time, which protect and date the partner's own edits (a
+        // client's read-modify-write must not fail because verification
+        // moved on in the background).
+        "UPDATE profiles SET verification_status = $2, verification_sub_status = $3
          WHERE account_id = $1
            AND (verification_status, verification_sub_status) IS DISTINCT FROM ($2, $3)",
     )

@@ -472,3 +472,12 @@ pub fn violation(status: &Status, field: &str) -> String {
         })
         .unwrap_or_default()
 }
+
+/// A legal profile without the verification status it mirrors: verification
+/// moves that in the background, so comparisons of what the partner
+/// entered leave it out.
+pub fn entered(mut profile: LegalProfile) -> LegalProfile {
+    profile.verification_status = 0;
+    profile.verification_sub_status = 0;
+    profile
+}
