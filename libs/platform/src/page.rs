@@ -69,6 +69,61 @@ pub fn decode<K: DeserializeOwned>(token: &str, fingerprint: &str) -> Result<Opt
     Ok(Some(envelope.k))
 }
 
+/// One keyset page of a list request: its size, where it starts, and how
+/// to make the next page's token.
+#[derive(Debug, Clone)]
+pub struct Keyset<K> {
+    /// Rows on the page.
+    pub size: i64,
+    /// The key after which the page starts (`None`: the first page).
+    pub after: Option<K>,
+    fingerprint: String,
+}
+
+impl<K: Serialize + DeserializeOwned> Keyset<K> {
+    /// Reads `page_size` and `page_token` of a request whose filter is
+    /// `filter`; problems are added to `violations` (fields `page_size` and
+    /// `page_token`).
+    pub fn read(
+        violations: &mut crate::validate::Violations,
+        page_size: i32,
+        page_token: &str,
+        filter: &[&str],
+    ) -> Self {
+        let size = self::page_size(page_size)
+            .map_err(|e| violations.add("page_size", e))
+            .unwrap_or(DEFAULT_PAGE_SIZE);
+        let fingerprint = fingerprint(filter);
+        let after = decode::<K>(page_token, &fingerprint)
+            .map_err(|e| violations.add("page_token", e))
+            .ok()
+            .flatten();
+        Self {
+            size,
+            after,
+            fingerprint,
+        }
+    }
+
+    /// Rows to fetch: one more than the page, to know whether another
+    /// follows.
+    pub fn limit(&self) -> i64 {
+        self.size + 1
+    }
+
+    /// Cuts `rows` (fetched with [`Keyset::limit`]) to the page and returns
+    /// the next page's token (empty on the last page).
+    pub fn finish<T>(&self, rows: &mut Vec<T>, key: impl Fn(&T) -> K) -> String {
+        let size = usize::try_from(self.size).unwrap_or(0);
+        let more = rows.len() > size;
+        rows.truncate(size);
+        match (more, rows.last()) {
+            (true, Some(last)) => encode(&key(last), &self.fingerprint),
+            _ => String::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +138,23 @@ mod tests {
         assert!(decode::<(String, String)>(&token, &other).is_err());
         assert!(decode::<(String, String)>("%%%", &f).is_err());
         assert!(decode::<(String, String)>("", &f).ok().flatten().is_none());
+    }
+
+    #[test]
+    fn a_keyset_pages_and_refuses_foreign_tokens() {
+        let mut v = crate::validate::Violations::new();
+        let first = Keyset::<i64>::read(&mut v, 2, "", &["a"]);
+        assert!(v.is_empty() && first.after.is_none());
+        let mut rows = vec![1, 2, 3];
+        let token = first.finish(&mut rows, |r| *r);
+        assert_eq!(rows, vec![1, 2]);
+        let second = Keyset::<i64>::read(&mut v, 2, &token, &["a"]);
+        assert_eq!(second.after, Some(2));
+        let mut last = vec![3];
+        assert_eq!(second.finish(&mut last, |r| *r), "");
+        let foreign = Keyset::<i64>::read(&mut v, -1, &token, &["b"]);
+        assert!(foreign.after.is_none());
+        assert_eq!(v.into_vec().len(), 2, "page_size and page_token");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! RabbitMQ.
 
 pub mod clients;
+pub mod errors;
 mod mail_tap;
 mod proxy;
 mod publisher;

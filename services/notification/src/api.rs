@@ -217,9 +217,6 @@ impl Notifications {
             })?;
         caller.require(perm::DELIVERIES_READ, &account.to_string())?;
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size)
-            .map_err(|e| v.add("page_size", e))
-            .unwrap_or(page::DEFAULT_PAGE_SIZE);
         let status = match DeliveryStatus::try_from(req.status) {
             Ok(DeliveryStatus::Unspecified) => None,
             Ok(s) => Some(short(s.as_str_name(), "DELIVERY_STATUS_").to_owned()),
@@ -228,11 +225,12 @@ impl Notifications {
                 None
             }
         };
-        let fingerprint = page::fingerprint(&[&req.parent, status.as_deref().unwrap_or("")]);
-        let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
-            .map_err(|e| v.add("page_token", e))
-            .ok()
-            .flatten();
+        let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
+            &mut v,
+            req.page_size,
+            &req.page_token,
+            &[&req.parent, status.as_deref().unwrap_or("")],
+        );
         v.finish()?;
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -257,18 +255,13 @@ impl Notifications {
         )
         .bind(account)
         .bind(&status)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(size + 1)
+        .bind(page.after.map(|a| a.0))
+        .bind(page.after.map(|a| a.1))
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let more = rows.len() as i64 > size;
-        rows.truncate(usize::try_from(size).unwrap_or(0));
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => page::encode(&(last.created_at, last.id), &fingerprint),
-            _ => String::new(),
-        };
+        let next_page_token = page.finish(&mut rows, |last| (last.created_at, last.id));
         Ok(ListDeliveriesResponse {
             deliveries: rows
                 .into_iter()
@@ -389,9 +382,6 @@ impl NotificationService for Notifications {
         let req = request.get_ref();
         let user = own_user(caller, "parent", &req.parent)?;
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size)
-            .map_err(|e| v.add("page_size", e))
-            .unwrap_or(page::DEFAULT_PAGE_SIZE);
         let kind = match Kind::try_from(req.kind) {
             Ok(Kind::Unspecified) => None,
             Ok(k) => Some(short(k.as_str_name(), "KIND_").to_owned()),
@@ -408,17 +398,18 @@ impl NotificationService for Notifications {
                 None
             }
         };
-        let fingerprint = page::fingerprint(&[
-            &user.to_string(),
-            &req.unread_only.to_string(),
-            kind.as_deref().unwrap_or(""),
-            workspace.as_deref().unwrap_or(""),
-            &req.show_archived.to_string(),
-        ]);
-        let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
-            .map_err(|e| v.add("page_token", e))
-            .ok()
-            .flatten();
+        let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
+            &mut v,
+            req.page_size,
+            &req.page_token,
+            &[
+                &user.to_string(),
+                &req.unread_only.to_string(),
+                kind.as_deref().unwrap_or(""),
+                workspace.as_deref().unwrap_or(""),
+                &req.show_archived.to_string(),
+            ],
+        );
         v.finish()?;
         let mut rows: Vec<NotificationRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications
@@ -435,18 +426,13 @@ impl NotificationService for Notifications {
         .bind(&kind)
         .bind(&workspace)
         .bind(req.show_archived)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(size + 1)
+        .bind(page.after.map(|a| a.0))
+        .bind(page.after.map(|a| a.1))
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let more = rows.len() as i64 > size;
-        rows.truncate(usize::try_from(size).unwrap_or(0));
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => page::encode(&(last.created_at, last.id), &fingerprint),
-            _ => String::new(),
-        };
+        let next_page_token = page.finish(&mut rows, |last| (last.created_at, last.id));
         Ok(Response::new(ListNotificationsResponse {
             notifications: rows.into_iter().map(Notification::from).collect(),
             next_page_token,

@@ -505,73 +505,33 @@ async fn facts(
             &[],
         )?
     } else if t == MergeInvitationAccepted::full_name() {
-        let e: MergeInvitationAccepted = message.decode()?;
-        let time = time_of(e.change_time, "MergeInvitationAccepted")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            BTreeMap::new(),
+        merge_event::<MergeInvitationAccepted>(
+            message,
+            |_| BTreeMap::new(),
             &[Side::Invitee("answer")],
         )?
     } else if t == MergeInvitationRejected::full_name() {
-        let e: MergeInvitationRejected = message.decode()?;
-        let time = time_of(e.change_time, "MergeInvitationRejected")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            params([("reason", e.reason.clone())]),
+        merge_event::<MergeInvitationRejected>(
+            message,
+            |e| params([("reason", e.reason.clone())]),
             &[Side::Invitee("answer")],
         )?
     } else if t == MergeInvitationCancelled::full_name() {
-        let e: MergeInvitationCancelled = message.decode()?;
-        let time = time_of(e.change_time, "MergeInvitationCancelled")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            BTreeMap::new(),
-            &[Side::Invitee("answer"), Side::Initiator("confirm")],
-        )?
+        merge_event::<MergeInvitationCancelled>(message, |_| BTreeMap::new(), ANY_ANSWER)?
     } else if t == MergeInvitationExpired::full_name() {
-        let e: MergeInvitationExpired = message.decode()?;
-        let time = time_of(e.change_time, "MergeInvitationExpired")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            BTreeMap::new(),
-            &[Side::Invitee("answer"), Side::Initiator("confirm")],
-        )?
+        merge_event::<MergeInvitationExpired>(message, |_| BTreeMap::new(), ANY_ANSWER)?
     } else if t == MergeConfirmed::full_name() {
-        let e: MergeConfirmed = message.decode()?;
-        let time = time_of(e.change_time, "MergeConfirmed")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            BTreeMap::new(),
-            &[Side::Initiator("confirm")],
-        )?
+        merge_event::<MergeConfirmed>(message, |_| BTreeMap::new(), &[Side::Initiator("confirm")])?
     } else if t == MergeCompleted::full_name() {
-        let e: MergeCompleted = message.decode()?;
-        let time = time_of(e.change_time, "MergeCompleted")?;
-        merge_facts(
-            &e.merge_invitation,
-            &e.initiator,
-            &e.invitee,
-            time,
-            params([
-                ("locations_moved", e.locations_moved.to_string()),
-                ("members_moved", e.members_moved.to_string()),
-            ]),
-            &[Side::Invitee("answer"), Side::Initiator("confirm")],
+        merge_event::<MergeCompleted>(
+            message,
+            |e| {
+                params([
+                    ("locations_moved", e.locations_moved.to_string()),
+                    ("members_moved", e.members_moved.to_string()),
+                ])
+            },
+            ANY_ANSWER,
         )?
     } else if t == InvoiceOverdue::full_name() {
         let e: InvoiceOverdue = message.decode()?;
@@ -607,6 +567,45 @@ async fn facts(
 enum Side {
     Initiator(&'static str),
     Invitee(&'static str),
+}
+
+/// Both sides' open merge actions: the invitee's answer and the initiator's
+/// confirmation.
+const ANY_ANSWER: &[Side] = &[Side::Invitee("answer"), Side::Initiator("confirm")];
+
+/// A merge event after the invitation: its invitation, sides and time.
+trait MergeEvent: prost::Message + prost::Name + Default {
+    fn sides(&self) -> (&str, &str, &str, Option<prost_types::Timestamp>);
+}
+
+macro_rules! merge_events {
+    ($($event:ty),*) => {$(
+        impl MergeEvent for $event {
+            fn sides(&self) -> (&str, &str, &str, Option<prost_types::Timestamp>) {
+                (&self.merge_invitation, &self.initiator, &self.invitee, self.change_time)
+            }
+        }
+    )*};
+}
+
+merge_events!(
+    MergeInvitationAccepted,
+    MergeInvitationRejected,
+    MergeInvitationCancelled,
+    MergeInvitationExpired,
+    MergeConfirmed,
+    MergeCompleted
+);
+
+fn merge_event<E: MergeEvent>(
+    message: &IncomingMessage,
+    extra: impl FnOnce(&E) -> BTreeMap<String, String>,
+    resolves: &[Side],
+) -> Result<Facts, HandlerError> {
+    let event: E = message.decode()?;
+    let (name, initiator, invitee, time) = event.sides();
+    let time = time_of(time, E::NAME)?;
+    merge_facts(name, initiator, invitee, time, extra(&event), resolves)
 }
 
 fn merge_facts(

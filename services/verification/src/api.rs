@@ -190,14 +190,12 @@ impl Verification {
         let account = account_of("parent", &req.parent)?;
         caller.require(perm::VERIFICATION_READ, &account.to_string())?;
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size)
-            .map_err(|e| v.add("page_size", e))
-            .unwrap_or(page::DEFAULT_PAGE_SIZE);
-        let fingerprint = page::fingerprint(&[&req.parent]);
-        let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
-            .map_err(|e| v.add("page_token", e))
-            .ok()
-            .flatten();
+        let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
+            &mut v,
+            req.page_size,
+            &req.page_token,
+            &[&req.parent],
+        );
         v.finish()?;
         let mut conn = self.pool.acquire().await.map_err(db)?;
         #[derive(sqlx::FromRow)]
@@ -215,18 +213,13 @@ impl Verification {
              ORDER BY created_at DESC, id DESC LIMIT $4",
         )
         .bind(account)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(size + 1)
+        .bind(page.after.map(|a| a.0))
+        .bind(page.after.map(|a| a.1))
+        .bind(page.limit())
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
-        let more = cases.len() as i64 > size;
-        cases.truncate(usize::try_from(size).unwrap_or(0));
-        let next_page_token = match (more, cases.last()) {
-            (true, Some(last)) => page::encode(&(last.created_at, last.id), &fingerprint),
-            _ => String::new(),
-        };
+        let next_page_token = page.finish(&mut cases, |last| (last.created_at, last.id));
         let mut verifications = Vec::with_capacity(cases.len());
         for case in cases {
             let rows: Vec<CheckRow> = sqlx::query_as(AssertSqlSafe(format!(
@@ -802,14 +795,12 @@ impl VerificationService for Verification {
         let account = account_of("parent", &req.parent)?;
         caller.require(perm::VERIFICATION_READ, &account.to_string())?;
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size)
-            .map_err(|e| v.add("page_size", e))
-            .unwrap_or(page::DEFAULT_PAGE_SIZE);
-        let fingerprint = page::fingerprint(&[&req.parent]);
-        let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
-            .map_err(|e| v.add("page_token", e))
-            .ok()
-            .flatten();
+        let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
+            &mut v,
+            req.page_size,
+            &req.page_token,
+            &[&req.parent],
+        );
         v.finish()?;
         let mut rows: Vec<DocumentRow> = sqlx::query_as(
             "SELECT d.id, d.account_id, d.check_id, c.case_id, d.doc_type, d.content_type, d.size_bytes,
@@ -819,18 +810,13 @@ impl VerificationService for Verification {
              ORDER BY d.created_at DESC, d.id DESC LIMIT $4",
         )
         .bind(account)
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(size + 1)
+        .bind(page.after.map(|a| a.0))
+        .bind(page.after.map(|a| a.1))
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let more = rows.len() as i64 > size;
-        rows.truncate(usize::try_from(size).unwrap_or(0));
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => page::encode(&(last.created_at, last.id), &fingerprint),
-            _ => String::new(),
-        };
+        let next_page_token = page.finish(&mut rows, |last| (last.created_at, last.id));
         Ok(Response::new(ListDocumentsResponse {
             documents: rows.into_iter().map(Document::from).collect(),
             next_page_token,
@@ -845,14 +831,12 @@ impl VerificationService for Verification {
         caller.require_platform(REVIEW_PERMISSION)?;
         let req = request.get_ref();
         let mut v = Violations::new();
-        let size = page::page_size(req.page_size)
-            .map_err(|e| v.add("page_size", e))
-            .unwrap_or(page::DEFAULT_PAGE_SIZE);
-        let fingerprint = page::fingerprint(&["reviews"]);
-        let after = page::decode::<(DateTime<Utc>, Uuid)>(&req.page_token, &fingerprint)
-            .map_err(|e| v.add("page_token", e))
-            .ok()
-            .flatten();
+        let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
+            &mut v,
+            req.page_size,
+            &req.page_token,
+            &["reviews"],
+        );
         v.finish()?;
         let mut rows: Vec<CheckRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {CHECK_COLUMNS} FROM checks
@@ -860,21 +844,15 @@ impl VerificationService for Verification {
                AND ($1::timestamptz IS NULL OR (review_since, id) > ($1, $2))
              ORDER BY review_since, id LIMIT $3"
         )))
-        .bind(after.map(|a| a.0))
-        .bind(after.map(|a| a.1))
-        .bind(size + 1)
+        .bind(page.after.map(|a| a.0))
+        .bind(page.after.map(|a| a.1))
+        .bind(page.limit())
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let more = rows.len() as i64 > size;
-        rows.truncate(usize::try_from(size).unwrap_or(0));
-        let next_page_token = match (more, rows.last()) {
-            (true, Some(last)) => page::encode(
-                &(last.review_since.unwrap_or(last.updated_at), last.id),
-                &fingerprint,
-            ),
-            _ => String::new(),
-        };
+        let next_page_token = page.finish(&mut rows, |last| {
+            (last.review_since.unwrap_or(last.updated_at), last.id)
+        });
         Ok(Response::new(ListPendingReviewsResponse {
             checks: rows.iter().map(|r| check_message(r, Vec::new())).collect(),
             next_page_token,

@@ -217,41 +217,7 @@ fn kinds(checks: &[Check]) -> Vec<CheckKind> {
     kinds
 }
 
-/// `google.rpc.Status` and `google.rpc.RetryInfo`, decoded by hand
-/// (verification's tests do not depend on tonic-types).
-mod rpc {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Status {
-        #[prost(int32, tag = "1")]
-        pub code: i32,
-        #[prost(string, tag = "2")]
-        pub message: String,
-        #[prost(message, repeated, tag = "3")]
-        pub details: Vec<prost_types::Any>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct RetryInfo {
-        #[prost(message, optional, tag = "1")]
-        pub retry_delay: Option<prost_types::Duration>,
-    }
-}
-
-/// The `RetryInfo` delay of a status, if it has one.
-fn retry_delay(status: &tonic::Status) -> Option<Duration> {
-    let decoded = rpc::Status::decode(status.details()).ok()?;
-    let any = decoded
-        .details
-        .into_iter()
-        .find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))?;
-    let delay = rpc::RetryInfo::decode(any.value.as_slice())
-        .ok()?
-        .retry_delay?;
-    Some(Duration::new(
-        u64::try_from(delay.seconds).ok()?,
-        u32::try_from(delay.nanos).ok()?,
-    ))
-}
+use partnerhub_testkit::errors::retry_delay;
 
 fn seconds_from_now(t: Option<prost_types::Timestamp>) -> i64 {
     t.expect("a time").seconds - chrono::Utc::now().timestamp()

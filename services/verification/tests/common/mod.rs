@@ -339,75 +339,8 @@ pub fn pdf_of_len(len: usize) -> Vec<u8> {
 // ---- Errors: `google.rpc.Status` details, decoded by hand (verification's
 // tests do not depend on tonic-types). ----
 
-mod rpc {
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Status {
-        #[prost(int32, tag = "1")]
-        pub code: i32,
-        #[prost(string, tag = "2")]
-        pub message: String,
-        #[prost(message, repeated, tag = "3")]
-        pub details: Vec<prost_types::Any>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ErrorInfo {
-        #[prost(string, tag = "1")]
-        pub reason: String,
-        #[prost(string, tag = "2")]
-        pub domain: String,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct BadRequest {
-        #[prost(message, repeated, tag = "1")]
-        pub field_violations: Vec<FieldViolation>,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct FieldViolation {
-        #[prost(string, tag = "1")]
-        pub field: String,
-        #[prost(string, tag = "2")]
-        pub description: String,
-    }
-}
-
-fn status_details(status: &tonic::Status, type_name: &str) -> Vec<Vec<u8>> {
-    use prost::Message as _;
-    rpc::Status::decode(status.details())
-        .unwrap_or_default()
-        .details
-        .into_iter()
-        .filter(|any| any.type_url.rsplit('/').next() == Some(type_name))
-        .map(|any| any.value)
-        .collect()
-}
-
-/// The `ErrorInfo` reason of a status (empty without one).
-pub fn error_reason(status: &tonic::Status) -> String {
-    use prost::Message as _;
-    status_details(status, "google.rpc.ErrorInfo")
-        .first()
-        .map(|bytes| rpc::ErrorInfo::decode(bytes.as_slice()).unwrap().reason)
-        .unwrap_or_default()
-}
-
-/// The fields named by the `BadRequest` of a status, sorted.
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use prost::Message as _;
-    let mut fields: Vec<String> = status_details(status, "google.rpc.BadRequest")
-        .iter()
-        .flat_map(|bytes| {
-            rpc::BadRequest::decode(bytes.as_slice())
-                .unwrap()
-                .field_violations
-        })
-        .map(|v| v.field)
-        .collect();
-    fields.sort();
-    fields
-}
+#[allow(unused_imports)]
+pub use partnerhub_testkit::errors::{error_reason, violated_fields};
 
 /// The error of a call that must fail.
 pub fn refusal<T: std::fmt::Debug>(
