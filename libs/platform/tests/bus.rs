@@ -3,7 +3,7 @@
 //! the dead-letter queue after the configured number of attempts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -23,7 +23,7 @@ const PROBE: &str = "partnerhub.test.v1.Probe";
 /// Records each applied message in `effects`; fails every time when told to.
 struct Recorder {
     calls: Arc<AtomicU32>,
-    always_fail: bool,
+    always_fail: Arc<AtomicBool>,
 }
 
 impl Handler for Recorder {
@@ -38,7 +38,7 @@ impl Handler for Recorder {
                 .bind(&message.id)
                 .execute(&mut *tx)
                 .await?;
-            if self.always_fail {
+            if self.always_fail.load(Ordering::SeqCst) {
                 return Err(HandlerError::Transient(anyhow::anyhow!(
                     "downstream is down"
                 )));
@@ -52,6 +52,7 @@ struct Harness {
     pool: PgPool,
     bus: BusConfig,
     calls: Arc<AtomicU32>,
+    failing: Arc<AtomicBool>,
     stop: CancellationToken,
 }
 
@@ -70,13 +71,14 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
     let config = bus_config(AMQP_URL);
     let bus = Bus::new(config.clone());
     let calls = Arc::new(AtomicU32::new(0));
+    let failing = Arc::new(AtomicBool::new(always_fail));
     let consumer = Consumer {
         service: "probe",
         kind: QueueKind::Events,
         routing_keys: vec![PROBE.to_owned()],
         handler: Arc::new(Recorder {
             calls: calls.clone(),
-            always_fail,
+            always_fail: failing.clone(),
         }),
     };
     let stop = CancellationToken::new();
@@ -91,6 +93,7 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
         pool,
         bus: config,
         calls,
+        failing,
         stop,
     })
 }
@@ -196,6 +199,65 @@ async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> an
     );
     assert_eq!(effects(&h.pool).await, 0, "failed attempts must roll back");
     connection.close(200, "done".into()).await?;
+    h.stop.cancel();
+    delete_exchanges(h.bus);
+    Ok(())
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_in_place_and_replayed_once_the_cause_is_fixed()
+-> anyhow::Result<()> {
+    use partnerhub_platform::bus::dead;
+    let h = start(true).await?;
+    let message = probe();
+    publish(&h.bus, &message, 1).await?;
+    let listed = eventually(Duration::from_secs(15), || {
+        let bus = h.bus.clone();
+        async move {
+            let found = dead::list(&bus, "probe", QueueKind::Events, 10)
+                .await
+                .ok()?;
+            (!found.is_empty()).then_some(found)
+        }
+    })
+    .await?;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].message_id, message.id.to_string());
+    assert_eq!(listed[0].message_type, PROBE);
+    assert_eq!(listed[0].attempts, i64::from(h.bus.max_attempts));
+    assert!(
+        listed[0].last_error.contains("downstream is down"),
+        "{:?}",
+        listed[0]
+    );
+    // Listing took nothing away.
+    assert_eq!(
+        dead::list(&h.bus, "probe", QueueKind::Events, 10)
+            .await?
+            .len(),
+        1
+    );
+
+    // The cause is fixed: the replayed message is applied once.
+    h.failing.store(false, Ordering::SeqCst);
+    assert_eq!(
+        dead::replay(&h.bus, "probe", QueueKind::Events, 10).await?,
+        1
+    );
+    eventually(Duration::from_secs(15), || {
+        let pool = h.pool.clone();
+        async move { (effects(&pool).await == 1).then_some(()) }
+    })
+    .await?;
+    assert!(
+        dead::list(&h.bus, "probe", QueueKind::Events, 10)
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        dead::replay(&h.bus, "probe", QueueKind::Events, 10).await?,
+        0
+    );
     h.stop.cancel();
     delete_exchanges(h.bus);
     Ok(())

@@ -42,8 +42,43 @@ enum Command {
         #[arg(value_name = "SERVICE")]
         services: Vec<String>,
     },
+    /// Read or replay a service's dead-letter queue (PARTNERHUB_AMQP_URL and
+    /// PARTNERHUB_AMQP_NAMESPACE say which broker and names).
+    DeadLetters {
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterAction {
+    /// List dead-lettered messages without taking them away.
+    List {
+        /// The consuming service (identity, profile, verification,
+        /// notification, merge).
+        service: String,
+        /// The commands queue instead of the events queue.
+        #[arg(long)]
+        commands: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Move dead-lettered messages back to the service's queue, attempts
+    /// reset (fix the cause first: the inbox makes a replay of an applied
+    /// message harmless).
+    Replay {
+        /// The consuming service.
+        service: String,
+        /// The commands queue instead of the events queue.
+        #[arg(long)]
+        commands: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -102,7 +137,50 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { services } => serve(Name::parse_list(&services)?).await,
+        Command::DeadLetters { action } => dead_letters(action).await,
     }
+}
+
+async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
+    use partnerhub_platform::bus::{QueueKind, dead};
+    let (service, commands) = match &action {
+        DeadLetterAction::List {
+            service, commands, ..
+        }
+        | DeadLetterAction::Replay {
+            service, commands, ..
+        } => (service.clone(), *commands),
+    };
+    let name = *Name::parse_list(std::slice::from_ref(&service))?
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("name one service"))?;
+    let kind = if commands {
+        QueueKind::Commands
+    } else {
+        QueueKind::Events
+    };
+    let bus = partnerhub_platform::ServiceSettings::from_env(name.as_str(), 0, &ProcessEnv)?.bus;
+    match action {
+        DeadLetterAction::List { limit, .. } => {
+            let found = dead::list(&bus, name.as_str(), kind, limit).await?;
+            for letter in &found {
+                println!(
+                    "{}\t{}\t{}\tattempts={}\t{}",
+                    letter.message_id,
+                    letter.message_type,
+                    letter.subject,
+                    letter.attempts,
+                    letter.last_error
+                );
+            }
+            eprintln!("{} dead-lettered message(s) listed", found.len());
+        }
+        DeadLetterAction::Replay { limit, .. } => {
+            let moved = dead::replay(&bus, name.as_str(), kind, limit).await?;
+            println!("{moved} message(s) replayed");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(names: Vec<Name>) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@
 //! a number of attempts.
 
 mod consumer;
+pub mod dead;
 mod envelope;
 mod supervisor;
 mod topology;

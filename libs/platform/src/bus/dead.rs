@@ -1,0 +1,143 @@
+//! A service's dead-letter queue for operators: list what is in it, and
+//! replay it into the service's queue once the cause is fixed. Listing takes
+//! nothing away (the messages return to the queue when the channel closes);
+//! a replayed message is removed from the dead-letter queue only after the
+//! broker confirmed its copy, with its attempt counter reset.
+
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{Connection, ConnectionProperties};
+
+use super::envelope::{ATTEMPT_HEADER, ERROR_HEADER};
+use super::{BusConfig, QueueKind};
+
+/// One dead-lettered message, as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Message id (the inbox key).
+    pub message_id: String,
+    /// Message type (a protobuf full name).
+    pub message_type: String,
+    /// Resource it is about.
+    pub subject: String,
+    /// Deliveries it had.
+    pub attempts: i64,
+    /// Why it was dead-lettered.
+    pub last_error: String,
+}
+
+fn header(headers: &FieldTable, name: &str) -> Option<AMQPValue> {
+    headers.inner().get(name).cloned()
+}
+
+fn text(value: Option<AMQPValue>) -> String {
+    match value {
+        Some(AMQPValue::LongString(s)) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
+        Some(AMQPValue::ShortString(s)) => s.to_string(),
+        _ => String::new(),
+    }
+}
+
+async fn connect(config: &BusConfig) -> lapin::Result<(Connection, lapin::Channel)> {
+    let connection = Connection::connect(&config.url, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    Ok((connection, channel))
+}
+
+/// Up to `limit` messages of `service`'s dead-letter queue of `kind`,
+/// oldest first, left in place.
+pub async fn list(
+    config: &BusConfig,
+    service: &str,
+    kind: QueueKind,
+    limit: usize,
+) -> lapin::Result<Vec<DeadLetter>> {
+    let queue = format!("{}.dead", config.queue(service, kind));
+    let (connection, channel) = connect(config).await?;
+    let mut found = Vec::new();
+    while found.len() < limit {
+        let Some(message) = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            break;
+        };
+        let props = &message.delivery.properties;
+        let headers = props.headers().clone().unwrap_or_default();
+        found.push(DeadLetter {
+            message_id: props
+                .message_id()
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            message_type: text(header(&headers, "cloudEvents_type")),
+            subject: text(header(&headers, "cloudEvents_subject")),
+            attempts: match header(&headers, ATTEMPT_HEADER) {
+                Some(AMQPValue::LongLongInt(n)) => n,
+                Some(AMQPValue::LongInt(n)) => i64::from(n),
+                _ => 0,
+            },
+            last_error: text(header(&headers, ERROR_HEADER)),
+        });
+    }
+    // Unacknowledged, the messages go back to the queue.
+    connection.close(200, "listed".into()).await?;
+    Ok(found)
+}
+
+/// Moves up to `limit` messages from `service`'s dead-letter queue of
+/// `kind` back to its queue, attempts reset; returns how many.
+pub async fn replay(
+    config: &BusConfig,
+    service: &str,
+    kind: QueueKind,
+    limit: usize,
+) -> lapin::Result<usize> {
+    let target = config.queue(service, kind);
+    let queue = format!("{target}.dead");
+    let (connection, channel) = connect(config).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let mut moved = 0;
+    while moved < limit {
+        let Some(message) = channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await?
+        else {
+            break;
+        };
+        let delivery = message.delivery;
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let mut fresh = FieldTable::default();
+        for (name, value) in headers.inner() {
+            if name.as_str() != ATTEMPT_HEADER && name.as_str() != ERROR_HEADER {
+                fresh.insert(name.clone(), value.clone());
+            }
+        }
+        fresh.insert(ShortString::from(ATTEMPT_HEADER), AMQPValue::LongLongInt(0));
+        headers = fresh;
+        let properties = delivery.properties.clone().with_headers(headers);
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                target.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &delivery.data,
+                properties,
+            )
+            .await?
+            .await?;
+        if !confirm.is_ack() || confirm.take_message().is_some() {
+            // Not taken: leave it dead-lettered (unacknowledged, it returns).
+            break;
+        }
+        delivery.acker.ack(BasicAckOptions::default()).await?;
+        moved += 1;
+    }
+    connection.close(200, "replayed".into()).await?;
+    Ok(moved)
+}
