@@ -19,8 +19,8 @@ pub use proxy::Proxy;
 pub use publisher::Publisher;
 pub use smtp::{ReceivedMail, SmtpSink};
 pub use suite::{
-    MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET, PORTAL_URL,
-    PROFILE_TEST_KEYS, Suite, SuiteOptions,
+    DeploymentBus, MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET,
+    PORTAL_URL, PROFILE_TEST_KEYS, Suite, SuiteOptions,
 };
 
 /// PostgreSQL of the test machine.

@@ -34,6 +34,19 @@ pub struct SuiteOptions {
     pub notification_rate_limit: Option<i64>,
     /// Notification's sending attempts before a mail fails (default 4).
     pub notification_max_attempts: Option<i32>,
+    /// Run on a deployment's bus instead of a test namespace: production
+    /// names and queue settings, and one AMQP URL per service (its own
+    /// user). The test owns the virtual host and cleans it up.
+    pub deployment_bus: Option<DeploymentBus>,
+}
+
+/// A deployment's bus for [`SuiteOptions::deployment_bus`].
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentBus {
+    /// Exchange and queue prefix (`partnerhub`).
+    pub namespace: String,
+    /// AMQP URL per service name.
+    pub urls: HashMap<&'static str, String>,
 }
 
 /// The running services.
@@ -61,6 +74,8 @@ pub struct Suite {
     merge_config: partnerhub_merge::Config,
     notification_config: partnerhub_notification::Config,
     stops: HashMap<&'static str, CancellationToken>,
+    /// Whether the exchanges are the test's own, to delete at the end.
+    owns_exchanges: bool,
 }
 
 fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceSettings {
@@ -104,7 +119,25 @@ impl Suite {
     /// Starts all five services with `options`.
     pub async fn start_with(options: SuiteOptions) -> anyhow::Result<Self> {
         crate::init_logging();
-        let bus = bus_config(AMQP_URL);
+        let bus = match &options.deployment_bus {
+            Some(deployment) => {
+                let mut bus = BusConfig::new(AMQP_URL);
+                bus.namespace = deployment.namespace.clone();
+                bus
+            }
+            None => bus_config(AMQP_URL),
+        };
+        let settings = |name: &'static str, bus: &BusConfig, identity_url: &str| {
+            let mut s = settings(name, bus, identity_url);
+            if let Some(url) = options
+                .deployment_bus
+                .as_ref()
+                .and_then(|d| d.urls.get(name))
+            {
+                s.bus.url = url.clone();
+            }
+            s
+        };
         let shutdown = CancellationToken::new();
         let mut databases = HashMap::new();
         let mut tasks = Vec::new();
@@ -252,6 +285,7 @@ impl Suite {
             merge_config,
             notification_config,
             stops,
+            owns_exchanges: options.deployment_bus.is_none(),
         })
     }
 
@@ -381,7 +415,9 @@ impl Drop for Suite {
         for (_, task) in &self.tasks {
             task.abort();
         }
-        crate::delete_exchanges(self.bus.clone());
+        if self.owns_exchanges {
+            crate::delete_exchanges(self.bus.clone());
+        }
     }
 }
 

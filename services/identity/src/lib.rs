@@ -92,3 +92,16 @@ impl Service {
         self.prepared.run(serve, shutdown).await
     }
 }
+
+/// What this service does on the bus (for the RabbitMQ definitions).
+pub fn topology() -> partnerhub_platform::bus::definitions::ServiceTopology {
+    partnerhub_platform::bus::definitions::ServiceTopology {
+        service: "identity",
+        events_prefix: "partnerhub.identity.v1.",
+        commands_to: &["notification"],
+        consumes: vec![(
+            partnerhub_platform::bus::QueueKind::Events,
+            events::subscribed(),
+        )],
+    }
+}

@@ -108,3 +108,13 @@ impl Service {
         served
     }
 }
+
+/// What this service does on the bus (for the RabbitMQ definitions).
+pub fn topology() -> partnerhub_platform::bus::definitions::ServiceTopology {
+    partnerhub_platform::bus::definitions::ServiceTopology {
+        service: "merge",
+        events_prefix: "partnerhub.merge.v1.",
+        commands_to: &[],
+        consumes: Vec::new(),
+    }
+}

@@ -206,3 +206,19 @@ impl Service {
         served
     }
 }
+
+/// What this service does on the bus (for the RabbitMQ definitions).
+pub fn topology() -> partnerhub_platform::bus::definitions::ServiceTopology {
+    partnerhub_platform::bus::definitions::ServiceTopology {
+        service: "notification",
+        events_prefix: "partnerhub.notification.v1.",
+        commands_to: &[],
+        consumes: vec![
+            (
+                partnerhub_platform::bus::QueueKind::Events,
+                triggers::subscribed(),
+            ),
+            (partnerhub_platform::bus::QueueKind::Commands, Vec::new()),
+        ],
+    }
+}

@@ -48,6 +48,15 @@ enum Command {
         #[command(subcommand)]
         action: DeadLetterAction,
     },
+    /// Print the RabbitMQ definitions of a deployment (exchanges, quorum
+    /// queues, bindings, one user per service with least privileges) for
+    /// `rabbitmqctl import_definitions`; PARTNERHUB_AMQP_NAMESPACE and
+    /// PARTNERHUB_AMQP_RETRY_DELAY_MS shape it.
+    RabbitmqDefinitions {
+        /// The virtual host.
+        #[arg(long, default_value = "partnerhub")]
+        vhost: String,
+    },
     /// Print the version.
     Version,
 }
@@ -138,6 +147,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve { services } => serve(Name::parse_list(&services)?).await,
         Command::DeadLetters { action } => dead_letters(action).await,
+        Command::RabbitmqDefinitions { vhost } => {
+            let bus =
+                partnerhub_platform::ServiceSettings::from_env("identity", 0, &ProcessEnv)?.bus;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&services::rabbitmq_definitions(&bus, &vhost))?
+            );
+            Ok(())
+        }
     }
 }
 

@@ -152,8 +152,48 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The RabbitMQ definitions of the five services (and the billing system,
+/// which publishes its events from outside the suite).
+pub fn rabbitmq_definitions(
+    bus: &partnerhub_platform::bus::BusConfig,
+    vhost: &str,
+) -> serde_json::Value {
+    use partnerhub_platform::bus::definitions::{ExternalPublisher, definitions};
+    definitions(
+        bus,
+        vhost,
+        &[
+            partnerhub_identity::topology(),
+            partnerhub_profile::topology(),
+            partnerhub_verification::topology(),
+            partnerhub_notification::topology(),
+            partnerhub_merge::topology(),
+        ],
+        &[ExternalPublisher {
+            user: "partnerhub-billing",
+            events_prefix: "partnerhub.billing.v1.",
+        }],
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_shipped_rabbitmq_definitions_match_the_code() {
+        let bus = partnerhub_platform::bus::BusConfig::new("amqp://unused");
+        let generated = super::rabbitmq_definitions(&bus, "partnerhub");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/rabbitmq/definitions.json"
+        );
+        let shipped: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert_eq!(
+            shipped, generated,
+            "regenerate: cargo run -q -p partnerhub -- rabbitmq-definitions > deploy/rabbitmq/definitions.json"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -125,3 +125,16 @@ impl Service {
             .await
     }
 }
+
+/// What this service does on the bus (for the RabbitMQ definitions).
+pub fn topology() -> partnerhub_platform::bus::definitions::ServiceTopology {
+    partnerhub_platform::bus::definitions::ServiceTopology {
+        service: "profile",
+        events_prefix: "partnerhub.profile.v1.",
+        commands_to: &[],
+        consumes: vec![(
+            partnerhub_platform::bus::QueueKind::Events,
+            events::subscribed(),
+        )],
+    }
+}

@@ -119,3 +119,16 @@ impl Service {
         served
     }
 }
+
+/// What this service does on the bus (for the RabbitMQ definitions).
+pub fn topology() -> partnerhub_platform::bus::definitions::ServiceTopology {
+    partnerhub_platform::bus::definitions::ServiceTopology {
+        service: "verification",
+        events_prefix: "partnerhub.verification.v1.",
+        commands_to: &["notification"],
+        consumes: vec![(
+            partnerhub_platform::bus::QueueKind::Events,
+            events::subscribed(),
+        )],
+    }
+}

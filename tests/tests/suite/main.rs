@@ -4,5 +4,6 @@ mod access;
 mod common;
 mod merge_story;
 mod outage;
+mod rabbitmq_definitions;
 mod skeleton;
 mod verification_story;

@@ -5,6 +5,7 @@
 
 mod consumer;
 pub mod dead;
+pub mod definitions;
 mod envelope;
 mod supervisor;
 mod topology;
