@@ -410,11 +410,19 @@ pub async fn contact_target(
     let Some((Some(email), name)) = contact else {
         return Ok(None);
     };
-    let user: Option<Uuid> =
-        sqlx::query_scalar("SELECT user_id FROM recipients WHERE lower(email) = lower($1) LIMIT 1")
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
+    // Only a member of this account counts as the contact's user: anyone
+    // can sign up with any address, and must not receive another account's
+    // mail at an address of their choosing.
+    let user: Option<Uuid> = sqlx::query_scalar(
+        "SELECT r.user_id FROM recipients r
+         JOIN recipient_roles m ON m.user_id = r.user_id AND m.account_id = $2
+         WHERE lower(r.email) = lower($1) AND cardinality(m.roles) > 0
+         LIMIT 1",
+    )
+    .bind(&email)
+    .bind(account)
+    .fetch_optional(&mut *tx)
+    .await?;
     if let Some(user) = user
         && let Some(target) = user_target(tx, user, Address::Preferred).await?
     {

@@ -340,6 +340,13 @@ impl Verification {
                 "belongs to a check that a newer change replaced",
             ));
         }
+        if row.status == "REJECTED" {
+            return Err(error::failed_precondition(
+                "CHECK_REJECTED",
+                &check_name(&row),
+                "a reviewer rejected this check: the link no longer passes it",
+            ));
+        }
         let row = if row.status == "PASSED" {
             row
         } else {
@@ -576,6 +583,17 @@ impl Verification {
             ));
         }
         let (state, reason, message, documents) = change(&row)?;
+        if row.kind == "EMAIL_OWNERSHIP" && state != CheckState::Passed {
+            // The mailed link must not undo a reviewer's decision.
+            sqlx::query(
+                "UPDATE email_tokens SET revoked_at = now()
+                 WHERE check_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+            )
+            .bind(row.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        }
         let actor = caller.resource_name();
         let row = cases::transition(
             &mut tx,
@@ -889,6 +907,13 @@ impl VerificationService for Verification {
         let reason = req.reason.trim().to_owned();
         let check = self
             .decide(caller, &req.check, move |row| {
+                if row.kind == "EMAIL_OWNERSHIP" {
+                    return Err(error::failed_precondition(
+                        "CONFIRM_EMAIL_INSTEAD",
+                        &check_name(row),
+                        "email ownership is proven with the mailed link, not documents",
+                    ));
+                }
                 // Documents the partner could not send: decide instead.
                 if row.appeals >= MAX_APPEALS {
                     return Err(error::failed_precondition(

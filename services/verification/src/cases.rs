@@ -202,7 +202,17 @@ impl Engine {
         // Decide every outcome first: the directory may fail, and nothing
         // is then written.
         let mut outcomes = Vec::new();
-        let email = email_rules::check(&subject.email, &subject.company_domains);
+        // The business check first: a clear directory match vouches for the
+        // web domain the directory records for the company.
+        let business = if kinds.contains(&Kind::Business) {
+            Some(self.business(subject).await?)
+        } else {
+            None
+        };
+        let mut domains = subject.company_domains.clone();
+        let vouched = business.as_ref().and_then(|(_, d)| d.clone());
+        domains.extend(vouched.clone());
+        let email = email_rules::check(&subject.email, &domains);
         for kind in kinds {
             let outcome = match kind {
                 Kind::EmailOwnership => Outcome::new(
@@ -233,13 +243,19 @@ impl Engine {
                         Outcome::new(CheckState::ActionRequired, reason, message.clone())
                             .documents(EMPLOYMENT_DOCUMENTS)
                     }
+                    // A refused address is not the company's either: the
+                    // check asks for proof, so it never waits on nobody.
                     EmailFinding::Refused { .. } => Outcome::new(
-                        CheckState::Pending,
-                        "EMAIL_DOMAIN_REFUSED",
-                        "Checked once the primary contact has a business email.",
-                    ),
+                        CheckState::ActionRequired,
+                        email_rules::DOMAIN_NOT_OWNED,
+                        "The primary contact's email is not on a domain of the company: change the contact or prove the employment.",
+                    )
+                    .documents(EMPLOYMENT_DOCUMENTS),
                 },
-                Kind::Business => self.business(subject).await?,
+                Kind::Business => business
+                    .clone()
+                    .map(|(outcome, _)| outcome)
+                    .unwrap_or_else(|| Outcome::new(CheckState::Pending, "", "")),
                 Kind::Address => address_outcome(&subject.address),
             };
             outcomes.push((*kind, outcome));
@@ -282,6 +298,13 @@ impl Engine {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(domain) = &vouched {
+            sqlx::query("UPDATE accounts SET directory_domain = $2 WHERE account_id = $1")
+                .bind(account)
+                .bind(domain)
+                .execute(&mut *tx)
+                .await?;
+        }
         for (kind, outcome) in outcomes {
             let check = self.insert_check(tx, case, account, kind, &outcome).await?;
             if kind == Kind::EmailOwnership {
@@ -294,7 +317,9 @@ impl Engine {
         Ok(Some(case))
     }
 
-    async fn business(&self, subject: &Subject) -> Result<Outcome, EngineError> {
+    /// The business check's outcome and, on a clear match, the web domain
+    /// the directory records for the company.
+    async fn business(&self, subject: &Subject) -> Result<(Outcome, Option<String>), EngineError> {
         let a = &subject.address;
         let found = if !subject.duns.is_empty() {
             self.directory
@@ -310,21 +335,24 @@ impl Engine {
                 .map(|(c, s)| (c, Some(s)))
         };
         let Some((company, _)) = found else {
-            return Ok(if subject.duns.is_empty() {
-                Outcome::new(
-                    CheckState::Pending,
-                    "MANUAL_ENTRY",
-                    "Entered by hand: a reviewer checks the company.",
-                )
-                .review()
-            } else {
-                Outcome::new(
-                    CheckState::ActionRequired,
-                    "DUNS_NOT_FOUND",
-                    format!("No company with DUNS number {} was found.", subject.duns),
-                )
-                .documents(BUSINESS_DOCUMENTS)
-            });
+            return Ok((
+                if subject.duns.is_empty() {
+                    Outcome::new(
+                        CheckState::Pending,
+                        "MANUAL_ENTRY",
+                        "Entered by hand: a reviewer checks the company.",
+                    )
+                    .review()
+                } else {
+                    Outcome::new(
+                        CheckState::ActionRequired,
+                        "DUNS_NOT_FOUND",
+                        format!("No company with DUNS number {} was found.", subject.duns),
+                    )
+                    .documents(BUSINESS_DOCUMENTS)
+                },
+                None,
+            ));
         };
         let score = directory::score(
             &company,
@@ -341,7 +369,10 @@ impl Engine {
             "address_score": score.address,
             "overall": score.overall,
         });
-        Ok(match directory::verdict(&score) {
+        let verdict = directory::verdict(&score);
+        let vouched = (verdict == Verdict::Clear && !company.domain.is_empty())
+            .then(|| company.domain.clone());
+        let outcome = match verdict {
             Verdict::Clear => Outcome::new(
                 CheckState::Passed,
                 "DIRECTORY_MATCH",
@@ -372,7 +403,8 @@ impl Engine {
             )
             .documents(BUSINESS_DOCUMENTS),
         }
-        .details(details))
+        .details(details);
+        Ok((outcome, vouched))
     }
 
     async fn insert_check(

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use futures::future::{self, BoxFuture};
 
 /// One company in a business directory.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Company {
     /// The DUNS number: 9 digits.
     pub duns: String,
@@ -28,6 +28,10 @@ pub struct Company {
     pub postal_code: String,
     /// The ISO 3166-1 alpha-2 country code, upper case.
     pub country: String,
+    /// The company's web domain as the directory records it (`contoso.com`;
+    /// may be empty). A clear match makes it one of the company's domains.
+    #[serde(default)]
+    pub domain: String,
 }
 
 /// A directory error (the provider is unreachable or its data unreadable).
@@ -278,6 +282,11 @@ fn checked(company: Company) -> Result<Company, String> {
         city: company.city.trim().to_string(),
         postal_code: company.postal_code.trim().to_string(),
         country,
+        domain: company
+            .domain
+            .trim()
+            .trim_start_matches("www.")
+            .to_ascii_lowercase(),
     })
 }
 
@@ -698,6 +707,7 @@ mod tests {
             city: "Paris".into(),
             postal_code: "75001".into(),
             country: "FR".into(),
+            domain: "contoso.com".into(),
         }
     }
 
@@ -917,6 +927,7 @@ mod tests {
             city: "London".into(),
             postal_code: "WC2E 8JG".into(),
             country: "GB".into(),
+            ..Company::default()
         };
         let s = score(
             &northwind,
@@ -1022,6 +1033,7 @@ mod tests {
             city: "Chișinău".into(),
             postal_code: "MD-2012".into(),
             country: "MD".into(),
+            ..Company::default()
         };
         for code in ["MD-2012", "md 2012", "MD2012", "2012"] {
             let s = score(
@@ -1046,6 +1058,7 @@ mod tests {
             city: "München".into(),
             postal_code: "80539".into(),
             country: "DE".into(),
+            ..Company::default()
         };
         let s = score(
             &fourth,
@@ -1196,7 +1209,11 @@ mod tests {
         assert_eq!(
             directory.companies,
             vec![
-                contoso(),
+                // No `domain` column: the domain is optional.
+                Company {
+                    domain: String::new(),
+                    ..contoso()
+                },
                 Company {
                     duns: "219047365".into(),
                     name: "Northwind Traders, Ltd".into(),
@@ -1204,6 +1221,7 @@ mod tests {
                     city: "London".into(),
                     postal_code: "WC2E 8JG".into(),
                     country: "GB".into(),
+                    ..Company::default()
                 }
             ]
         );
@@ -1216,7 +1234,13 @@ mod tests {
             "country,postal_code,city,line1,name,duns\nFR,75001,Paris,1 Rue de Rivoli,Contoso SAS,150483782\n",
         );
         let directory = FileDirectory::load(&file.0).unwrap();
-        assert_eq!(directory.companies, vec![contoso()]);
+        assert_eq!(
+            directory.companies,
+            vec![Company {
+                domain: String::new(),
+                ..contoso()
+            }]
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub fn checks_for(trigger: &str, changed: &[String], address_covered: bool) -> V
             if changed.iter().any(|f| f == "legal_name" || f == "address") {
                 kinds.push(Kind::Business);
             }
-            if address_covered && changed.iter().any(|f| f == "address") {
+            // Always on an address change: outside the covered countries the
+            // check passes, and it supersedes an older one still open.
+            if changed.iter().any(|f| f == "address") {
                 kinds.push(Kind::Address);
             }
         }
@@ -238,7 +240,7 @@ mod tests {
         );
         assert_eq!(
             checks_for("LEGAL_PROFILE", &f(&["address"]), false),
-            vec![Kind::Business]
+            vec![Kind::Business, Kind::Address]
         );
         assert_eq!(checks_for("ENROLLMENT", &[], false).len(), 4);
         assert_eq!(

@@ -97,8 +97,8 @@ async fn remember(
     domains: &[String],
     duns: Option<(&str, &str)>,
     at: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let applied = sqlx::query(
         "INSERT INTO accounts (account_id, legal_name, address, primary_email, primary_name,
              company_domains, duns_number, data_source, fact_time)
          VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, ''), coalesce($8, ''), $9)
@@ -121,8 +121,56 @@ async fn remember(
     .bind(duns.map(|d| d.1))
     .bind(at)
     .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        > 0;
+    Ok(applied)
+}
+
+/// The facts verification holds for `account` (the newest it was told).
+async fn stored_subject(tx: &mut PgConnection, account: Uuid) -> Result<Subject, sqlx::Error> {
+    let row: Option<(
+        String,
+        serde_json::Value,
+        String,
+        Vec<String>,
+        String,
+        String,
+    )> = sqlx::query_as(
+        "SELECT legal_name, address, primary_email, company_domains, duns_number, directory_domain
+             FROM accounts WHERE account_id = $1",
+    )
+    .bind(account)
+    .fetch_optional(&mut *tx)
     .await?;
-    Ok(())
+    let Some((legal_name, address, email, mut domains, duns, vouched)) = row else {
+        return Ok(Subject::default());
+    };
+    let text = |k: &str| {
+        address
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_owned()
+    };
+    if !vouched.is_empty() {
+        domains.push(vouched);
+    }
+    Ok(Subject {
+        name: legal_name.clone(),
+        address: PostalAddress {
+            line1: text("line1"),
+            line2: text("line2"),
+            city: text("city"),
+            state: text("state"),
+            postal_code: text("postal_code"),
+            country: text("country"),
+        },
+        email,
+        company_domains: domains,
+        duns,
+        legal_name,
+    })
 }
 
 impl CaseOpener {
@@ -140,7 +188,7 @@ impl CaseOpener {
             let contact = e.primary_contact.clone().unwrap_or_default();
             let manual = e.data_source != DataSource::Duns as i32 || e.duns_number.is_empty();
             let duns = if manual { "" } else { e.duns_number.as_str() };
-            remember(
+            let current = remember(
                 tx,
                 account,
                 &e.legal_name,
@@ -153,13 +201,22 @@ impl CaseOpener {
             )
             .await?;
             let kinds = domain::checks_for("ENROLLMENT", &[], covered(&address));
-            let subject = Subject {
-                name: e.legal_name.clone(),
-                address,
-                email: contact.email,
-                company_domains: e.company_domains.clone(),
-                duns: duns.to_owned(),
-                legal_name: e.legal_name.clone(),
+            let subject = if current {
+                Subject {
+                    name: e.legal_name.clone(),
+                    address,
+                    email: contact.email,
+                    company_domains: e.company_domains.clone(),
+                    duns: duns.to_owned(),
+                    legal_name: e.legal_name.clone(),
+                }
+            } else {
+                // A later change arrived first (a retried event): check the
+                // newest facts, not the enrollment's.
+                Subject {
+                    duns: duns.to_owned(),
+                    ..stored_subject(tx, account).await?
+                }
             };
             self.engine
                 .open_case(tx, account, &source_key, "ENROLLMENT", "", &kinds, &subject)
@@ -170,7 +227,7 @@ impl CaseOpener {
             let account = account_id(&e.account)?;
             let address = postal(e.address.as_ref());
             let contact = e.primary_contact.clone().unwrap_or_default();
-            remember(
+            let current = remember(
                 tx,
                 account,
                 &e.legal_name,
@@ -182,18 +239,28 @@ impl CaseOpener {
                 time(e.change_time),
             )
             .await?;
-            let duns: String =
-                sqlx::query_scalar("SELECT duns_number FROM accounts WHERE account_id = $1")
-                    .bind(account)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .unwrap_or_default();
+            if !current {
+                // A newer change was already checked: this one is history.
+                tracing::info!(%account, "Ignored a legal-profile change older than the facts known.");
+                return Ok(());
+            }
+            let (duns, vouched): (String, String) = sqlx::query_as(
+                "SELECT duns_number, directory_domain FROM accounts WHERE account_id = $1",
+            )
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_default();
+            let mut company_domains = e.company_domains.clone();
+            if !vouched.is_empty() {
+                company_domains.push(vouched);
+            }
             let kinds = domain::checks_for("LEGAL_PROFILE", &e.changed_fields, covered(&address));
             let subject = Subject {
                 name: e.legal_name.clone(),
                 address,
                 email: contact.email,
-                company_domains: e.company_domains.clone(),
+                company_domains,
                 duns,
                 legal_name: e.legal_name.clone(),
             };

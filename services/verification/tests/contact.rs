@@ -608,11 +608,15 @@ async fn free_mail_role_and_government_addresses_are_rejected() {
         );
         assert_eq!(domain.reason, reason, "{email}: {domain:?}");
         assert!(!domain.message.is_empty(), "{domain:?}");
-        // Employment waits for a business address; the mailbox must still
-        // be confirmed.
+        // Employment asks for proof (it never waits on nobody); the mailbox
+        // must still be confirmed.
         let employment = check_of(&checks, CheckKind::Employment);
-        assert_eq!(employment.status(), CheckStatus::Pending, "{employment:?}");
-        assert_eq!(employment.reason, "EMAIL_DOMAIN_REFUSED");
+        assert_eq!(
+            employment.status(),
+            CheckStatus::ActionRequired,
+            "{employment:?}"
+        );
+        assert_eq!(employment.reason, "DOMAIN_NOT_OWNED");
         assert_eq!(
             check_of(&checks, CheckKind::EmailOwnership).status(),
             CheckStatus::ActionRequired

@@ -50,15 +50,15 @@ async fn a_manual_entry_goes_to_review_and_only_reviewers_decide() {
     assert!(business.requested_documents.is_empty());
     let email = check_of(&checks, CheckKind::EmailOwnership);
     assert_eq!(email.status(), CheckStatus::ActionRequired);
-    // The founder's sign-in domain is the company's.
+    // A business domain, but nothing proves it is the company's: a sign-up
+    // address proves nothing, and a manual entry has no directory record.
     assert_eq!(
         check_of(&checks, CheckKind::EmailDomain).status(),
         CheckStatus::Passed
     );
-    assert_eq!(
-        check_of(&checks, CheckKind::Employment).status(),
-        CheckStatus::Passed
-    );
+    let employment = check_of(&checks, CheckKind::Employment);
+    assert_eq!(employment.status(), CheckStatus::ActionRequired);
+    assert_eq!(employment.reason, "DOMAIN_NOT_OWNED");
     wait_status(
         &suite,
         &company,
@@ -108,7 +108,8 @@ async fn a_manual_entry_goes_to_review_and_only_reviewers_decide() {
     assert_eq!(unchanged.status(), CheckStatus::Pending);
     assert!(unchanged.in_review);
 
-    // The reviewer passes it: the account only waits for the email now.
+    // The reviewer passes it: the account waits for the email (and the
+    // employment proof) now.
     let passed = decide(&suite, &ops, &business.name, Decision::Pass, "")
         .await
         .unwrap();
@@ -121,7 +122,11 @@ async fn a_manual_entry_goes_to_review_and_only_reviewers_decide() {
         .filter(|c| c.status() != CheckStatus::Passed)
         .map(|c| c.kind())
         .collect();
-    assert_eq!(open, [CheckKind::EmailOwnership], "{checks:?}");
+    assert_eq!(
+        open,
+        [CheckKind::EmailOwnership, CheckKind::Employment],
+        "{checks:?}"
+    );
     assert_eq!(
         status(&suite, &company).await,
         (Status::Pending, SubStatus::EmailOwnership)
@@ -892,15 +897,16 @@ async fn weak_matches_and_foreign_domains_ask_for_documents() {
             DocumentType::UtilityReceipt
         ]
     );
+    // A weak match vouches for no domain.
     assert_eq!(
         check_of(&checks, CheckKind::Employment).status(),
-        CheckStatus::Passed
+        CheckStatus::ActionRequired
     );
     let event = wait_event(&mut tap, DOCUMENTS_REQUESTED, |e: &DocumentsRequested| {
-        e.account == weak.account
+        e.account == weak.account && e.check == "business"
     })
     .await;
-    assert_eq!(event.check, "business");
+    assert_eq!(event.document_types.len(), 3, "{event:?}");
 
     // The right name for the same number passes.
     let clear = enroll(&suite, "Contoso", by_duns("Contoso SAS")).await;

@@ -117,8 +117,6 @@ impl Profile {
         let message = legal_profile_message(&row);
         let location = location_message(&headquarters);
         let now = Some(timestamp(Utc::now()));
-        crate::store::organization::set_enrolled_domain(&mut tx, account, &caller.email_domain)
-            .await?;
         let company_domains = crate::store::organization::company_domains(&mut tx, account).await?;
         outbox::publish_event(
             &mut tx,

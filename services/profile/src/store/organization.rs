@@ -114,10 +114,10 @@ pub async fn set_support(
     .await
 }
 
-/// Domains known to be the account's: its tenants' domains, its support
-/// website's host (lower case, without `www.`) and the sign-in domain of the
-/// user who enrolled it (never whoever happens to make a later change),
-/// deduplicated.
+/// Domains known to be the account's: its tenants' domains and its support
+/// website's host (lower case, without `www.`), deduplicated. A user's
+/// sign-in domain is not one of them: sign-up does not prove it is the
+/// company's.
 pub async fn company_domains(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<String>> {
     let mut domains: Vec<String> =
         sqlx::query_scalar("SELECT lower(domain) FROM tenants WHERE account_id = $1")
@@ -136,28 +136,8 @@ pub async fn company_domains(conn: &mut PgConnection, account: Uuid) -> sqlx::Re
     {
         domains.push(host.trim_start_matches("www.").to_owned());
     }
-    let enrolled_by: Option<String> =
-        sqlx::query_scalar("SELECT enrolled_domain FROM profiles WHERE account_id = $1")
-            .bind(account)
-            .fetch_optional(&mut *conn)
-            .await?;
-    domains.extend(enrolled_by.map(|d| d.to_lowercase()));
     domains.retain(|d| !d.is_empty());
     domains.sort();
     domains.dedup();
     Ok(domains)
-}
-
-/// Records the sign-in domain of the user who enrolled the account.
-pub async fn set_enrolled_domain(
-    conn: &mut PgConnection,
-    account: Uuid,
-    domain: &str,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE profiles SET enrolled_domain = lower($2) WHERE account_id = $1")
-        .bind(account)
-        .bind(domain)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
