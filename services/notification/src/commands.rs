@@ -62,6 +62,14 @@ impl MailCommands {
         // The producer chose the address (a token must reach exactly it);
         // a known user's name and language are used when it is theirs.
         let mut target = Target::address(&command.to, "", &command.locale);
+        // The user it is for: named by the producer, or else the member of
+        // the account the address belongs to (a primary contact who is a
+        // user reads in their own language).
+        let user = match (user, account) {
+            (Some(user), _) => Some(user),
+            (None, Some(account)) => projection::member_by_email(tx, account, &command.to).await?,
+            (None, None) => None,
+        };
         if let Some(user) = user
             && let Some(known) = projection::user_target(tx, user, Address::SignIn).await?
         {

@@ -410,19 +410,7 @@ pub async fn contact_target(
     let Some((Some(email), name)) = contact else {
         return Ok(None);
     };
-    // Only a member of this account counts as the contact's user: anyone
-    // can sign up with any address, and must not receive another account's
-    // mail at an address of their choosing.
-    let user: Option<Uuid> = sqlx::query_scalar(
-        "SELECT r.user_id FROM recipients r
-         JOIN recipient_roles m ON m.user_id = r.user_id AND m.account_id = $2
-         WHERE lower(r.email) = lower($1) AND cardinality(m.roles) > 0
-         LIMIT 1",
-    )
-    .bind(&email)
-    .bind(account)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let user = member_by_email(tx, account, &email).await?;
     if let Some(user) = user
         && let Some(target) = user_target(tx, user, Address::Preferred).await?
     {
@@ -435,6 +423,26 @@ pub async fn contact_target(
         &name.unwrap_or_default(),
         "en-US",
     )))
+}
+
+/// The member of `account` whose sign-in email is `email`. Only a member
+/// counts: anyone can sign up with any address, and must not receive
+/// another account's mail at an address of their choosing.
+pub async fn member_by_email(
+    tx: &mut PgConnection,
+    account: Uuid,
+    email: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT r.user_id FROM recipients r
+         JOIN recipient_roles m ON m.user_id = r.user_id AND m.account_id = $2
+         WHERE lower(r.email) = lower($1) AND cardinality(m.roles) > 0
+         LIMIT 1",
+    )
+    .bind(email)
+    .bind(account)
+    .fetch_optional(&mut *tx)
+    .await
 }
 
 /// The name to show for an account: its legal name, else its display name,

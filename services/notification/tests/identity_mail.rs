@@ -152,3 +152,39 @@ async fn an_invitation_mail_carries_a_token_that_joins_the_account() {
     assert!(!welcome.html.contains(&created.temporary_password));
     suite.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_mail_command_to_a_members_address_is_written_in_their_language() {
+    let suite = Suite::start().await.unwrap();
+    let marie = sign_up_in(&suite, "Fabrikam", "fr-FR").await.unwrap();
+    suite.smtp.next_to(&marie.email, MAIL_WAIT).await.unwrap(); // welcome: projected
+    let bus = partnerhub_testkit::Publisher::connect(&suite.bus)
+        .await
+        .unwrap();
+    // Verification names the account and the address, not the user.
+    bus.command(
+        uuid::Uuid::now_v7(),
+        "notification",
+        "verification",
+        &partnerhub_proto::notification::v1::SendMail {
+            template: "verification.email_ownership".into(),
+            to: marie.email.to_uppercase(),
+            locale: String::new(),
+            params: [
+                ("token".to_owned(), "t0k3n".to_owned()),
+                ("legal_name".to_owned(), "Fabrikam SAS".to_owned()),
+                ("expires_hours".to_owned(), "72".to_owned()),
+            ]
+            .into(),
+            user: String::new(),
+            account: marie.account.clone(),
+            dedup_key: "ownership-fr".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let mail = suite.smtp.next_to(&marie.email, MAIL_WAIT).await.unwrap();
+    assert_eq!(mail.content_language.as_deref(), Some("fr-FR"));
+    assert_eq!(link_token(&mail.text, "/verification/email"), "t0k3n");
+    suite.stop().await.unwrap();
+}

@@ -66,8 +66,15 @@ async fn verification_changed(
         .as_str_name()
         .trim_start_matches("SUB_STATUS_")
         .to_owned();
-    if !store::set_verification(tx, account, &status, &sub_status).await? {
-        // Not enrolled here (yet), or already mirrored: nothing changes.
+    let at = event
+        .change_time
+        .and_then(|t| {
+            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+        })
+        .unwrap_or_else(chrono::Utc::now);
+    if !store::set_verification(tx, account, &status, &sub_status, at).await? {
+        // Not enrolled here (yet), already mirrored, or older than what is:
+        // nothing changes.
         return Ok(());
     }
     let decided = match event.status() {

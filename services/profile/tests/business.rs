@@ -1810,3 +1810,40 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
     programs_become(&founder, &[(ProgramKind::Partner, ProgramStatus::Active)]).await?;
     h.stop().await
 }
+
+#[tokio::test]
+async fn an_older_verification_status_never_overwrites_a_newer_one() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (a, _) = h.enrolled_founder().await?;
+    publish(
+        &h.suite,
+        &verification_event(
+            &a.account,
+            VerificationStatus::Pending,
+            VerificationStatus::Authorized,
+        ),
+    )
+    .await?;
+    programs_become(&a, &[(ProgramKind::Partner, ProgramStatus::Active)]).await?;
+    // A rejection decided an hour earlier, delivered late (a retried event).
+    let mut late = verification_event(
+        &a.account,
+        VerificationStatus::Pending,
+        VerificationStatus::Rejected,
+    );
+    let mut event = VerificationStatusChanged::decode(late.payload.as_slice())?;
+    event.change_time = Some(partnerhub_platform::time::timestamp(
+        Utc::now() - chrono::Duration::hours(1),
+    ));
+    late.payload = event.encode_to_vec();
+    publish(&h.suite, &late).await?;
+    tokio::time::sleep(common::QUIET).await;
+    assert_eq!(
+        get_legal(&a, &a.legal_profile_name())
+            .await?
+            .verification_status(),
+        VerificationStatus::Authorized
+    );
+    programs_become(&a, &[(ProgramKind::Partner, ProgramStatus::Active)]).await?;
+    h.stop().await
+}

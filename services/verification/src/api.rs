@@ -877,6 +877,51 @@ impl VerificationService for Verification {
         }))
     }
 
+    async fn get_document_content(
+        &self,
+        request: Request<GetDocumentContentRequest>,
+    ) -> Result<Response<DocumentContent>, Status> {
+        let caller = caller(&request)?;
+        caller.require_platform(REVIEW_PERMISSION)?;
+        let name = &request.get_ref().name;
+        let parts: Vec<&str> = name.split('/').collect();
+        let (account, id) = match parts.as_slice() {
+            ["accounts", a, "documents", d] => match (Uuid::try_parse(a), Uuid::try_parse(d)) {
+                (Ok(a), Ok(d)) => (a, d),
+                _ => return Err(bad("name", "has malformed ids")),
+            },
+            _ => {
+                return Err(bad(
+                    "name",
+                    "must be `accounts/{account}/documents/{document}`",
+                ));
+            }
+        };
+        let row: Option<(Vec<u8>,)> =
+            sqlx::query_as("SELECT content FROM documents WHERE id = $1 AND account_id = $2")
+                .bind(id)
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let Some((content,)) = row else {
+            return Err(error::not_found("document", name));
+        };
+        let document: DocumentRow = sqlx::query_as(
+            "SELECT d.id, d.account_id, d.check_id, c.case_id, d.doc_type, d.content_type, d.size_bytes,
+                    d.comment, d.uploaded_by, d.created_at
+             FROM documents d JOIN checks c ON c.id = d.check_id WHERE d.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(Response::new(DocumentContent {
+            document: Some(document.into()),
+            content,
+        }))
+    }
+
     async fn request_documents(
         &self,
         request: Request<RequestDocumentsRequest>,

@@ -58,9 +58,9 @@ pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
         directory_file: env
             .get("PARTNERHUB_VERIFICATION_DIRECTORY_FILE")
             .map(PathBuf::from),
-        email_token_ttl: Duration::from_secs(ttl.max(1) * 3600),
+        email_token_ttl: Duration::from_secs(ttl.clamp(1, 24 * 365).saturating_mul(3600)),
         suspension: suspension::SuspensionSettings {
-            after: Duration::from_secs(days * 86_400),
+            after: Duration::from_secs(days.min(3650).saturating_mul(86_400)),
             every: Duration::from_secs(every.max(1)),
         },
     })

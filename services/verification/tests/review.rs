@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use partnerhub_proto::profile::v1::{Contact, LegalProfile};
 use partnerhub_proto::verification::v1::{
-    CheckKind, CheckStatus, Decision, DocumentType, DocumentsRequested,
+    CheckKind, CheckStatus, Decision, DocumentType, DocumentsRequested, GetDocumentContentRequest,
     GetVerificationStatusRequest, ListDocumentsRequest, ListPendingReviewsRequest,
     ListVerificationsRequest, Status, SubStatus, UploadDocumentRequest,
 };
@@ -1313,5 +1313,61 @@ async fn each_requested_document_type_is_asked_once() {
         ["utility_receipt", "business_registration"]
     );
 
+    suite.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn reviewers_read_a_documents_content_and_partners_cannot() {
+    let suite = suite_with_ops().await;
+    let ops = ops_token(&suite).await;
+    let company = enroll(&suite, "Contoso", manual("Contoso Manual SAS")).await;
+    let other = enroll(&suite, "Fabrikam", manual("Fabrikam Manual SAS")).await;
+    let employment = check_of(&wait_checks(&suite, &company).await, CheckKind::Employment);
+    let file = pdf();
+    let document = upload(
+        &suite,
+        &company.token,
+        &employment.name,
+        DocumentType::EmploymentLetter,
+        file.clone(),
+    )
+    .await
+    .unwrap();
+    let mut client = verification(&suite);
+    let read = client
+        .get_document_content(with_token(
+            &ops,
+            GetDocumentContentRequest {
+                name: document.name.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.content, file);
+    assert_eq!(read.document, Some(document.clone()));
+    // Partners, even the uploader's Global admin, never read it back here.
+    let refused = client
+        .get_document_content(with_token(
+            &company.token,
+            GetDocumentContentRequest {
+                name: document.name.clone(),
+            },
+        ))
+        .await
+        .expect_err("a partner reads a document");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // The document under another account's name is not found.
+    let id = document.name.rsplit('/').next().unwrap();
+    let elsewhere = client
+        .get_document_content(with_token(
+            &ops,
+            GetDocumentContentRequest {
+                name: format!("{}/documents/{id}", other.account),
+            },
+        ))
+        .await
+        .expect_err("found under another account");
+    assert_eq!(elsewhere.code(), Code::NotFound);
     suite.stop().await.unwrap();
 }

@@ -524,19 +524,22 @@ pub async fn set_verification(
     account: Uuid,
     status: &str,
     sub_status: &str,
+    at: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         // A mirror of verification's state: it moves neither the etag nor the
         // update time, which protect and date the partner's own edits (a
         // client's read-modify-write must not fail because verification
-        // moved on in the background).
-        "UPDATE profiles SET verification_status = $2, verification_sub_status = $3
-         WHERE account_id = $1
+        // moved on in the background). An older status never wins.
+        "UPDATE profiles SET verification_status = $2, verification_sub_status = $3,
+                verification_time = $4
+         WHERE account_id = $1 AND verification_time <= $4
            AND (verification_status, verification_sub_status) IS DISTINCT FROM ($2, $3)",
     )
     .bind(account)
     .bind(status)
     .bind(sub_status)
+    .bind(at)
     .execute(conn)
     .await?
     .rows_affected()
