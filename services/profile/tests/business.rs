@@ -214,6 +214,16 @@ async fn program_statuses(actor: &Actor) -> Result<Vec<(ProgramKind, ProgramStat
 }
 
 /// Waits until the account's programs are exactly `expected` (any order).
+/// Waits until profile mirrors the PENDING status verification gives every
+/// enrollment, so a status a test publishes afterwards is the newer one.
+async fn verification_pending(actor: &Actor) -> anyhow::Result<()> {
+    eventually(EVENTUAL, || async {
+        let legal = get_legal(actor, &actor.legal_profile_name()).await.ok()?;
+        (legal.verification_status() == VerificationStatus::Pending).then_some(())
+    })
+    .await
+}
+
 async fn programs_become(
     actor: &Actor,
     expected: &[(ProgramKind, ProgramStatus)],
@@ -671,6 +681,8 @@ async fn verification_events_move_programs() -> anyhow::Result<()> {
     // A program of A still waiting for its agreement.
     insert_program_without_agreement(&h, &a.account, ProgramKind::CommercialMarketplace).await?;
     enroll_program(&b, ProgramKind::CspIndirectReseller, true).await?;
+    verification_pending(&a).await?;
+    verification_pending(&b).await?;
     let mut tap = h.tap().await?;
 
     // A is authorized: the partner program (agreement accepted at enrollment)
@@ -779,6 +791,7 @@ async fn suspension_suspends_programs_and_reactivation_restores_them() -> anyhow
     let h = start_with_service_account(&[SET_STATE]).await?;
     let service = service_token(&h).await?;
     let (founder, _) = h.enrolled_founder().await?;
+    verification_pending(&founder).await?;
     // Three programs in two statuses: ACTIVE partner and reseller, and a
     // marketplace program QUALIFIED (its agreement is missing).
     insert_program_without_agreement(&h, &founder.account, ProgramKind::CommercialMarketplace)
@@ -1764,6 +1777,7 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
     let h = start_with_service_account(&[SET_STATE]).await?;
     let service = service_token(&h).await?;
     let (founder, _) = h.enrolled_founder().await?;
+    verification_pending(&founder).await?;
     let mut accounts = AccountServiceClient::new(h.identity());
     let set = |state: AccountState| SetAccountStateRequest {
         name: founder.account.clone(),
@@ -1815,6 +1829,7 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
 async fn an_older_verification_status_never_overwrites_a_newer_one() -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let (a, _) = h.enrolled_founder().await?;
+    verification_pending(&a).await?;
     publish(
         &h.suite,
         &verification_event(
