@@ -21,6 +21,16 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
+    /// Exports the spans ended so far. Blocking: call it off the async
+    /// runtime's worker threads.
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(e) = provider.force_flush()
+        {
+            eprintln!("telemetry flush: {e}");
+        }
+    }
+
     /// Flushes and stops the exporter. Blocking: call it off the async
     /// runtime's worker threads.
     pub fn shutdown(self) {
@@ -35,6 +45,14 @@ impl Telemetry {
 /// Installs the global subscriber. Must run inside the Tokio runtime (the
 /// OTLP exporter is built on it).
 pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty());
+    init_with(service_name, endpoint)
+}
+
+/// [`init`] with the OTLP endpoint given (`None`: no export).
+pub fn init_with(service_name: &str, otlp_endpoint: Option<String>) -> anyhow::Result<Telemetry> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn,h2=warn,tower=warn"));
@@ -47,10 +65,12 @@ pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
     } else {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
-    let (otel, provider) = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
-        Ok(endpoint) if !endpoint.is_empty() => {
+    let (otel, provider) = match otlp_endpoint {
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig as _;
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
+                .with_endpoint(endpoint)
                 .build()?;
             let resource = opentelemetry_sdk::Resource::builder()
                 .with_service_name(service_name.to_owned())
@@ -66,7 +86,7 @@ pub fn init(service_name: &str) -> anyhow::Result<Telemetry> {
                 Some(provider),
             )
         }
-        _ => (None, None),
+        None => (None, None),
     };
     tracing_subscriber::registry()
         .with(filter)

@@ -6,4 +6,5 @@ mod merge_story;
 mod outage;
 mod rabbitmq_definitions;
 mod skeleton;
+mod traces;
 mod verification_story;
