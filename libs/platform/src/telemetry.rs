@@ -72,8 +72,13 @@ pub fn init_with(service_name: &str, otlp_endpoint: Option<String>) -> anyhow::R
                 .with_tonic()
                 .with_endpoint(endpoint)
                 .build()?;
+            // OTEL_SERVICE_NAME (one per Deployment) wins over the default.
+            let name = std::env::var("OTEL_SERVICE_NAME")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| service_name.to_owned());
             let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name(service_name.to_owned())
+                .with_service_name(name)
                 .build();
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
