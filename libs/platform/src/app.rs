@@ -135,6 +135,17 @@ impl Prepared {
             .add_service(reflection_v1alpha);
 
         let background = CancellationToken::new();
+        let dead_queues: Vec<_> = serve
+            .consumers
+            .iter()
+            .map(|c| (c.service, c.kind))
+            .collect();
+        let depth_task = tokio::spawn(crate::bus::dead::watch_depths(
+            bus.config().clone(),
+            dead_queues,
+            std::time::Duration::from_secs(30),
+            background.clone(),
+        ));
         let bus_task = bus.spawn_with(
             serve.consumers,
             serve.declared_queues,
@@ -142,6 +153,7 @@ impl Prepared {
             background.clone(),
         );
         let relay_task = tokio::spawn(crate::outbox::relay(
+            settings.name,
             pool.clone(),
             bus.clone(),
             background.clone(),
@@ -174,7 +186,7 @@ impl Prepared {
         };
         let served = crate::server::serve(listener, routes, auth, &settings.limits, drain).await;
         background.cancel();
-        let _ = tokio::join!(bus_task, relay_task, ready_task);
+        let _ = tokio::join!(bus_task, relay_task, ready_task, depth_task);
         pool.close().await;
         tracing::info!(service = settings.name, "Stopped.");
         served

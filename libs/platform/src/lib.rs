@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod etag;
 pub mod idempotency;
+pub mod metrics;
 pub mod outbox;
 pub mod page;
 pub mod server;

@@ -96,6 +96,22 @@ async fn insert(
     Ok(id)
 }
 
+/// Records the outbox's depth and the age of its oldest row.
+async fn record_depth(service: &str, pool: &PgPool) {
+    let row: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
+        "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 FROM outbox",
+    )
+    .fetch_one(pool)
+    .await;
+    if let Ok((depth, lag)) = row {
+        crate::metrics::outbox(
+            service,
+            u64::try_from(depth).unwrap_or(0),
+            lag.unwrap_or(0.0).max(0.0),
+        );
+    }
+}
+
 /// Rows not yet published.
 pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM outbox")
@@ -104,7 +120,7 @@ pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
 }
 
 /// Runs the relay until `shutdown` (after the current batch).
-pub async fn relay(pool: PgPool, bus: Bus, shutdown: CancellationToken) {
+pub async fn relay(service: &'static str, pool: PgPool, bus: Bus, shutdown: CancellationToken) {
     let mut listener = listen(&pool, CHANNEL).await;
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -114,6 +130,7 @@ pub async fn relay(pool: PgPool, bus: Bus, shutdown: CancellationToken) {
         match relay_batch(&pool, &bus, &channel).await {
             Ok(n) => {
                 backoff = Duration::from_millis(100);
+                record_depth(service, &pool).await;
                 if n >= BATCH {
                     continue;
                 }

@@ -145,6 +145,7 @@ where
         );
         crate::telemetry::set_parent_from_headers(&span, request.headers());
         let started = Instant::now();
+        let method = request.uri().path().to_owned();
         let future = self.inner.call(request);
         Box::pin(
             async move {
@@ -159,6 +160,7 @@ where
                     Err(e) => format!("error: {e}"),
                 };
                 tracing::debug!(%status, elapsed_ms = started.elapsed().as_millis() as u64, "Call finished.");
+                crate::metrics::rpc(&method, &status, started.elapsed().as_secs_f64());
                 result
             }
             .instrument(span),

@@ -14,10 +14,11 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// Keeps the trace exporter alive; `shutdown` flushes it.
+/// Keeps the trace and metric exporters alive; `shutdown` flushes them.
 #[derive(Debug, Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    meters: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
 }
 
 impl Telemetry {
@@ -29,11 +30,21 @@ impl Telemetry {
         {
             eprintln!("telemetry flush: {e}");
         }
+        if let Some(meters) = &self.meters
+            && let Err(e) = meters.force_flush()
+        {
+            eprintln!("metrics flush: {e}");
+        }
     }
 
     /// Flushes and stops the exporter. Blocking: call it off the async
     /// runtime's worker threads.
     pub fn shutdown(self) {
+        if let Some(meters) = self.meters
+            && let Err(e) = meters.shutdown()
+        {
+            eprintln!("metrics shutdown: {e}");
+        }
         if let Some(provider) = self.provider
             && let Err(e) = provider.shutdown()
         {
@@ -65,12 +76,12 @@ pub fn init_with(service_name: &str, otlp_endpoint: Option<String>) -> anyhow::R
     } else {
         tracing_subscriber::fmt::layer().with_target(false).boxed()
     };
-    let (otel, provider) = match otlp_endpoint {
+    let (otel, provider, meters) = match otlp_endpoint {
         Some(endpoint) => {
             use opentelemetry_otlp::WithExportConfig as _;
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
-                .with_endpoint(endpoint)
+                .with_endpoint(endpoint.clone())
                 .build()?;
             // OTEL_SERVICE_NAME (one per Deployment) wins over the default.
             let name = std::env::var("OTEL_SERVICE_NAME")
@@ -82,23 +93,36 @@ pub fn init_with(service_name: &str, otlp_endpoint: Option<String>) -> anyhow::R
                 .build();
             let provider = SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)
-                .with_resource(resource)
+                .with_resource(resource.clone())
                 .build();
             let tracer = provider.tracer("partnerhub");
             opentelemetry::global::set_tracer_provider(provider.clone());
+            let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(endpoint)
+                .build()?;
+            let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(metric_exporter)
+                .with_interval(std::time::Duration::from_secs(15))
+                .build();
+            let meters = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+                .with_reader(reader)
+                .with_resource(resource)
+                .build();
+            opentelemetry::global::set_meter_provider(meters.clone());
             (
                 Some(tracing_opentelemetry::layer().with_tracer(tracer)),
                 Some(provider),
+                Some(meters),
             )
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()?;
-    Ok(Telemetry { provider })
+    Ok(Telemetry { provider, meters })
 }
 
 /// The W3C trace context of the current span, for an outbox row.

@@ -192,10 +192,22 @@ async fn process(
         message.traceparent.as_deref(),
         message.tracestate.as_deref(),
     );
+    let started = std::time::Instant::now();
     let outcome = apply(pool, consumer, &message)
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
+    let label = match &outcome {
+        Ok(()) => "ack",
+        Err(HandlerError::Transient(_)) if message.attempt + 1 < config.max_attempts => "retry",
+        Err(_) => "dead",
+    };
+    crate::metrics::consumed(
+        &consumer.inbox_name(),
+        &message.message_type,
+        label,
+        started.elapsed().as_secs_f64(),
+    );
     match outcome {
         Ok(()) => delivery
             .acker

@@ -141,3 +141,54 @@ pub async fn replay(
     connection.close(200, "replayed".into()).await?;
     Ok(moved)
 }
+
+/// How many messages wait in `service`'s dead-letter queue of `kind`.
+pub async fn depth(config: &BusConfig, service: &str, kind: QueueKind) -> lapin::Result<u32> {
+    let queue = format!("{}.dead", config.queue(service, kind));
+    let (connection, channel) = connect(config).await?;
+    let declared = channel
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..lapin::options::QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await;
+    let _ = connection.close(200, "measured".into()).await;
+    Ok(declared?.message_count())
+}
+
+/// Records the depth of the dead-letter queues of `queues` every `every`
+/// until `stop` (a queue not declared yet is skipped).
+pub async fn watch_depths(
+    config: BusConfig,
+    queues: Vec<(&'static str, QueueKind)>,
+    every: std::time::Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    if queues.is_empty() {
+        return;
+    }
+    // A first look soon after start, again every two seconds while a queue
+    // is not declared yet, then every `every`.
+    let soon = std::time::Duration::from_secs(2).min(every);
+    let mut wait = soon;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = every;
+        for (service, kind) in &queues {
+            match depth(&config, service, *kind).await {
+                Ok(n) => crate::metrics::dead_letters(
+                    &format!("{}.dead", config.queue(service, *kind)),
+                    u64::from(n),
+                ),
+                Err(_) => wait = soon,
+            }
+        }
+    }
+}
