@@ -149,7 +149,10 @@ where
         let future = self.inner.call(request);
         Box::pin(
             async move {
-                let result = future.await;
+                let mut result = future.await;
+                if let Ok(response) = &mut result {
+                    undecodable_is_invalid_argument(response.headers_mut());
+                }
                 let status = match &result {
                     Ok(r) => r
                         .headers()
@@ -165,6 +168,24 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// A request body that does not decode is the caller's error: tonic answers
+/// INTERNAL, which says the server failed; answer INVALID_ARGUMENT instead
+/// (the message, naming the field, stays).
+fn undecodable_is_invalid_argument(headers: &mut http::HeaderMap) {
+    let internal = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let undecodable = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|m| {
+            m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
+        });
+    if internal && undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
     }
 }
 

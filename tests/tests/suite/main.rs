@@ -2,6 +2,7 @@
 
 mod access;
 mod common;
+mod hostile;
 mod merge_story;
 mod outage;
 mod rabbitmq_definitions;
