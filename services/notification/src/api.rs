@@ -22,6 +22,9 @@ use crate::outbound::{Mail, Outbound, delivery_name, short};
 use crate::projection::{Address, Target};
 use crate::templates::Templates;
 
+/// Minutes between two notification-email changes that mail a token.
+const CHANGE_INTERVAL_MINUTES: i64 = 5;
+
 /// Notification's handlers.
 #[derive(Debug, Clone)]
 pub struct Notifications {
@@ -644,9 +647,31 @@ impl NotificationService for Notifications {
             );
         }
         v.finish()?;
+        // One verification mail per user every few minutes: the address is
+        // anyone's, and this must not be a way to mail strangers at will.
+        let ttl =
+            chrono::Duration::from_std(self.email_token_ttl).unwrap_or(chrono::Duration::days(1));
+        let pending: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT pending_expires_at FROM preferences WHERE user_id = $1 FOR UPDATE",
+        )
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if let Some(expires) = pending {
+            let next = expires - ttl + chrono::Duration::minutes(CHANGE_INTERVAL_MINUTES);
+            if next > Utc::now() {
+                return Err(error::rate_limited(
+                    "EMAIL_CHANGE_TOO_SOON",
+                    format!(
+                        "a verification mail was sent less than {CHANGE_INTERVAL_MINUTES} minutes ago"
+                    ),
+                    (next - Utc::now()).to_std().unwrap_or_default(),
+                ));
+            }
+        }
         let token = partnerhub_platform::crypto::token();
-        let expires = Utc::now()
-            + chrono::Duration::from_std(self.email_token_ttl).unwrap_or(chrono::Duration::days(1));
+        let expires = Utc::now() + ttl;
         sqlx::query(
             "UPDATE preferences SET pending_email = $2, pending_token_hash = $3,
                  pending_expires_at = $4, version = version + 1, updated_at = now()

@@ -298,15 +298,18 @@ impl Sender {
 
     async fn finish_sent(&self, due: &Due, attempts: i32) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE deliveries SET status = 'SENT', attempts = $2, sent_at = now(), updated_at = now(),
                  last_error = '', sealed = NULL, sealed_kid = NULL
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'QUEUED'",
         )
         .bind(due.id)
         .bind(attempts)
         .execute(&mut *tx)
         .await?;
+        if recorded(updated, due) {
+            return Ok(());
+        }
         let name = delivery_name(due.account_id, due.id);
         outbox::publish_event(
             &mut tx,
@@ -336,16 +339,19 @@ impl Sender {
         error: &str,
     ) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE deliveries SET status = 'FAILED', attempts = $2, last_error = $3, updated_at = now(),
                  sealed = NULL, sealed_kid = NULL
-             WHERE id = $1",
+             WHERE id = $1 AND status = 'QUEUED'",
         )
         .bind(due.id)
         .bind(attempts)
         .bind(error)
         .execute(&mut *tx)
         .await?;
+        if recorded(updated, due) {
+            return Ok(());
+        }
         let name = delivery_name(due.account_id, due.id);
         outbox::publish_event(
             &mut tx,
@@ -367,6 +373,17 @@ impl Sender {
         tx.commit().await?;
         tracing::warn!(delivery = %name, template = %due.template, attempts, error, "Mail failed for good.");
         Ok(())
+    }
+}
+
+/// Whether another sender already recorded this delivery (its lease ran
+/// out while this one was sending): then its outcome and event stand.
+fn recorded(updated: sqlx::postgres::PgQueryResult, due: &Due) -> bool {
+    if updated.rows_affected() == 0 {
+        tracing::warn!(delivery = %due.id, "Delivery already recorded by another sender; leaving it.");
+        true
+    } else {
+        false
     }
 }
 

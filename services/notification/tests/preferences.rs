@@ -641,3 +641,43 @@ async fn another_users_preferences_are_out_of_reach() {
     assert_eq!(anonymous.code(), Code::Unauthenticated);
     suite.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_notification_email_is_mailed_at_most_every_few_minutes() {
+    let suite = Suite::start().await.unwrap();
+    let ada = sign_up(&suite, "Contoso").await.unwrap();
+    let change = |email: String| {
+        let suite = &suite;
+        let token = ada.token.clone();
+        async move {
+            notifications(suite)
+                .change_notification_email(
+                    bearer(
+                        &token,
+                        ChangeNotificationEmailRequest {
+                            name: ME.into(),
+                            email,
+                        },
+                    )
+                    .unwrap(),
+                )
+                .await
+        }
+    };
+    change(format!("first.{}@contoso.com", unique()))
+        .await
+        .unwrap();
+    let again = change(format!("second.{}@contoso.com", unique()))
+        .await
+        .expect_err("a second mail at once");
+    assert_eq!(again.code(), Code::ResourceExhausted);
+    assert_eq!(error_reason(&again), "EMAIL_CHANGE_TOO_SOON");
+    let delay = partnerhub_testkit::errors::retry_delay(&again).expect("RetryInfo");
+    assert!(
+        delay > Duration::from_secs(200) && delay <= Duration::from_secs(300),
+        "{delay:?}"
+    );
+    // Going back to the sign-in email mails nothing and is always allowed.
+    change(String::new()).await.unwrap();
+    suite.stop().await.unwrap();
+}
