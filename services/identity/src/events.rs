@@ -7,7 +7,6 @@ use partnerhub_platform::bus::{Handler, HandlerError, IncomingMessage};
 use partnerhub_proto::verification::v1::AccountSuspensionRequested;
 use prost::Name;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::error::IdentityError;
 
@@ -31,13 +30,7 @@ impl Handler for Suspensions {
                 return Ok(());
             }
             let event: AccountSuspensionRequested = message.decode()?;
-            let account: Uuid =
-                partnerhub_platform::validate::resource_id(&event.account, "accounts")
-                    .ok()
-                    .and_then(|id| id.parse().ok())
-                    .ok_or_else(|| {
-                        HandlerError::Permanent(anyhow::anyhow!("bad account {:?}", event.account))
-                    })?;
+            let account = partnerhub_platform::bus::id_in(&event.account, "accounts")?;
             match crate::api::change_state(tx, account, "SUSPENDED", &event.reason, "verification")
                 .await
             {

@@ -17,21 +17,16 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+pub use partnerhub_platform::bus::id_in as id_of;
+
 /// The time of an event, which it must carry.
 pub fn time_of(
     time: Option<prost_types::Timestamp>,
     what: &str,
 ) -> Result<DateTime<Utc>, HandlerError> {
-    time.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+    time.as_ref()
+        .and_then(partnerhub_platform::time::from_timestamp)
         .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("{what} without its time")))
-}
-
-/// The id in a resource name (`accounts/{id}`), or a permanent error.
-pub fn id_of(name: &str, collection: &str) -> Result<Uuid, HandlerError> {
-    partnerhub_platform::validate::resource_id(name, collection)
-        .ok()
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("bad resource name {name:?}")))
 }
 
 /// Records a new user and their first membership.

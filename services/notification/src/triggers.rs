@@ -447,7 +447,8 @@ async fn facts(
         let time = time_of(e.request_time, "DocumentsRequested")?;
         let due = e
             .due_time
-            .and_then(|d| DateTime::from_timestamp(d.seconds, 0))
+            .as_ref()
+            .and_then(partnerhub_platform::time::from_timestamp)
             .unwrap_or(time + Duration::days(30));
         Facts {
             account: Some(id_of(&e.account, "accounts")?),

@@ -9,7 +9,6 @@ use partnerhub_proto::profile::v1::ProgramKind;
 use partnerhub_proto::verification::v1::{Status as VerificationState, VerificationStatusChanged};
 use prost::Name;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::domain::programs;
 use crate::store;
@@ -44,18 +43,11 @@ impl Handler for Mirror {
     }
 }
 
-fn account_of(name: &str) -> Result<Uuid, HandlerError> {
-    partnerhub_platform::validate::resource_id(name, "accounts")
-        .ok()
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("bad account name {name:?}")))
-}
-
 async fn verification_changed(
     tx: &mut PgConnection,
     event: VerificationStatusChanged,
 ) -> Result<(), HandlerError> {
-    let account = account_of(&event.account)?;
+    let account = partnerhub_platform::bus::id_in(&event.account, "accounts")?;
     let status = event
         .status()
         .as_str_name()
@@ -68,9 +60,8 @@ async fn verification_changed(
         .to_owned();
     let at = event
         .change_time
-        .and_then(|t| {
-            chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-        })
+        .as_ref()
+        .and_then(partnerhub_platform::time::from_timestamp)
         .unwrap_or_else(chrono::Utc::now);
     if !store::set_verification(tx, account, &status, &sub_status, at).await? {
         // Not enrolled here (yet), already mirrored, or older than what is:
@@ -113,7 +104,7 @@ async fn account_state_changed(
     tx: &mut PgConnection,
     event: AccountStateChanged,
 ) -> Result<(), HandlerError> {
-    let account = account_of(&event.account)?;
+    let account = partnerhub_platform::bus::id_in(&event.account, "accounts")?;
     let changed = match event.new_state() {
         AccountState::Suspended => store::suspend_programs(tx, account)
             .await?

@@ -42,14 +42,12 @@ impl CaseOpener {
 }
 
 fn account_id(name: &str) -> Result<Uuid, HandlerError> {
-    partnerhub_platform::validate::resource_id(name, "accounts")
-        .ok()
-        .and_then(|id| id.parse().ok())
-        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("bad account name {name:?}")))
+    partnerhub_platform::bus::id_in(name, "accounts")
 }
 
 fn time(t: Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    t.and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+    t.as_ref()
+        .and_then(partnerhub_platform::time::from_timestamp)
         .unwrap_or_else(Utc::now)
 }
 

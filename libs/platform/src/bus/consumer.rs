@@ -52,6 +52,15 @@ pub enum HandlerError {
     Transient(anyhow::Error),
 }
 
+/// The id in a message's resource name (`accounts/{id}` with collection
+/// `accounts`); a malformed name can never be handled: a permanent error.
+pub fn id_in(name: &str, collection: &str) -> Result<uuid::Uuid, HandlerError> {
+    crate::validate::resource_id(name, collection)
+        .ok()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("bad resource name {name:?}")))
+}
+
 impl From<sqlx::Error> for HandlerError {
     fn from(e: sqlx::Error) -> Self {
         Self::Transient(e.into())

@@ -12,7 +12,7 @@ mod topology;
 
 use std::time::Duration;
 
-pub use consumer::{Consumer, DeclaredQueue, Handler, HandlerError, QueueKind};
+pub use consumer::{Consumer, DeclaredQueue, Handler, HandlerError, QueueKind, id_in};
 pub use envelope::{ATTEMPT_HEADER, IncomingMessage, OutgoingMessage};
 pub use supervisor::Bus;
 pub use topology::{Destination, declare_exchanges, declare_queue};

@@ -18,9 +18,7 @@ use crate::store::activity;
 fn time(t: &Option<prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, String> {
     match t {
         None => Ok(None),
-        Some(t) => u32::try_from(t.nanos)
-            .ok()
-            .and_then(|n| DateTime::<Utc>::from_timestamp(t.seconds, n))
+        Some(t) => partnerhub_platform::time::from_timestamp(t)
             .map(Some)
             .ok_or_else(|| "is not a valid time".to_owned()),
     }
