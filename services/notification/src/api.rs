@@ -44,6 +44,24 @@ impl Notifications {
     }
 }
 
+/// An enum filter of a list request: `None` for UNSPECIFIED (any), the
+/// stored name otherwise, a violation for a value the enum does not have.
+fn filter<E>(
+    v: &mut Violations,
+    field: &str,
+    name: Result<&'static str, E>,
+    prefix: &str,
+) -> Option<String> {
+    match name {
+        Err(_) => {
+            v.add(field, "is not one of the enum's values");
+            None
+        }
+        Ok(n) if n.ends_with("_UNSPECIFIED") => None,
+        Ok(n) => Some(short(n, prefix).to_owned()),
+    }
+}
+
 fn db(e: sqlx::Error) -> Status {
     error::from_sqlx(&e)
 }
@@ -220,14 +238,12 @@ impl Notifications {
             })?;
         caller.require(perm::DELIVERIES_READ, &account.to_string())?;
         let mut v = Violations::new();
-        let status = match DeliveryStatus::try_from(req.status) {
-            Ok(DeliveryStatus::Unspecified) => None,
-            Ok(s) => Some(short(s.as_str_name(), "DELIVERY_STATUS_").to_owned()),
-            Err(_) => {
-                v.add("status", "is not a delivery status");
-                None
-            }
-        };
+        let status = filter(
+            &mut v,
+            "status",
+            DeliveryStatus::try_from(req.status).map(|s| s.as_str_name()),
+            "DELIVERY_STATUS_",
+        );
         let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
             &mut v,
             req.page_size,
@@ -385,22 +401,18 @@ impl NotificationService for Notifications {
         let req = request.get_ref();
         let user = own_user(caller, "parent", &req.parent)?;
         let mut v = Violations::new();
-        let kind = match Kind::try_from(req.kind) {
-            Ok(Kind::Unspecified) => None,
-            Ok(k) => Some(short(k.as_str_name(), "KIND_").to_owned()),
-            Err(_) => {
-                v.add("kind", "is not a notification kind");
-                None
-            }
-        };
-        let workspace = match Workspace::try_from(req.workspace) {
-            Ok(Workspace::Unspecified) => None,
-            Ok(w) => Some(short(w.as_str_name(), "WORKSPACE_").to_owned()),
-            Err(_) => {
-                v.add("workspace", "is not a workspace");
-                None
-            }
-        };
+        let kind = filter(
+            &mut v,
+            "kind",
+            Kind::try_from(req.kind).map(|k| k.as_str_name()),
+            "KIND_",
+        );
+        let workspace = filter(
+            &mut v,
+            "workspace",
+            Workspace::try_from(req.workspace).map(|w| w.as_str_name()),
+            "WORKSPACE_",
+        );
         let page = page::Keyset::<(DateTime<Utc>, Uuid)>::read(
             &mut v,
             req.page_size,
