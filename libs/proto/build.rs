@@ -1,6 +1,9 @@
 //! Generates Rust for every `.proto` under the workspace's `proto/` and writes
 //! the encoded descriptor set (with imports) used for reflection and for the
-//! per-RPC access rules.
+//! per-RPC access rules. prost-build passes protoc `--include_source_info` by
+//! default, so the set keeps the proto comments: reflection serves them
+//! (`grpcurl describe`) and `partnerhub api-reference` renders them. Do not
+//! call `skip_source_info()`: the API reference test would fail.
 
 use std::path::{Path, PathBuf};
 

@@ -124,6 +124,7 @@ impl ServiceSettings {
                 "PARTNERHUB_MAX_CONCURRENT_REQUESTS",
                 defaults.max_concurrent_requests,
             )?,
+            rate_limits: crate::rate_limit::RateLimitSettings::from_env(env)?,
         };
         Ok(Self {
             name,

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod outbox;
 pub mod page;
+pub mod rate_limit;
 pub mod server;
 pub mod telemetry;
 pub mod time;

@@ -1,6 +1,6 @@
 //! The gRPC server every service runs: grpc.health.v1, reflection, and one
-//! tower stack — request id, trace context, load shedding over a concurrency
-//! limit, authentication and authorization — with a per-call timeout and a
+//! tower stack — request id, trace context, rate limits on public methods,
+//! load shedding over a concurrency limit, authentication and authorization — with a per-call timeout and a
 //! graceful drain on shutdown.
 
 use std::convert::Infallible;
@@ -15,8 +15,9 @@ use tower::{BoxError, Layer, Service, ServiceBuilder};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
 
-use crate::auth::AuthLayer;
+use crate::auth::{AccessRules, AuthLayer};
 use crate::error::refused;
+use crate::rate_limit::{RateLimitLayer, RateLimitSettings};
 
 /// Limits of the server.
 #[derive(Debug, Clone)]
@@ -26,6 +27,8 @@ pub struct ServerLimits {
     /// Calls in flight at once; more are refused at once with UNAVAILABLE
     /// (load shedding) so clients back off instead of queueing.
     pub max_concurrent_requests: usize,
+    /// Rate limits of the public methods.
+    pub rate_limits: RateLimitSettings,
 }
 
 impl Default for ServerLimits {
@@ -33,6 +36,7 @@ impl Default for ServerLimits {
         Self {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
+            rate_limits: RateLimitSettings::default(),
         }
     }
 }
@@ -74,6 +78,10 @@ pub async fn serve(
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer)
+        .layer(RateLimitLayer::new(
+            &limits.rate_limits,
+            &AccessRules::builtin(),
+        ))
         .layer(admission(limits.max_concurrent_requests))
         .layer(auth)
         .into_inner();
@@ -172,21 +180,51 @@ where
 }
 
 /// A request body that does not decode is the caller's error: tonic answers
-/// INTERNAL, which says the server failed; answer INVALID_ARGUMENT instead
-/// (the message, naming the field, stays).
+/// INTERNAL, which says the server failed; answer INVALID_ARGUMENT instead,
+/// with a BadRequest naming the field that did not decode.
 fn undecodable_is_invalid_argument(headers: &mut http::HeaderMap) {
-    let internal = headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"13");
-    let undecodable = headers
-        .get("grpc-message")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|m| {
-            m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
-        });
-    if internal && undecodable {
+    let Some(status) = tonic::Status::from_header_map(headers) else {
+        return;
+    };
+    let Some(detail) = status
+        .message()
+        .strip_prefix("failed to decode Protobuf message: ")
+    else {
+        return;
+    };
+    if status.code() != Code::Internal {
+        return;
+    }
+    let (field, description) = undecodable_field(detail);
+    let invalid =
+        crate::error::invalid_argument(vec![crate::error::FieldViolation::new(field, description)]);
+    if invalid.add_header(headers).is_err() {
         headers.insert("grpc-status", http::HeaderValue::from_static("3"));
     }
+}
+
+/// The field path and the cause in prost's decode error detail
+/// (`Inner.field: Outer.field: cause`, innermost first); `request` when no
+/// field is named.
+fn undecodable_field(detail: &str) -> (String, String) {
+    let mut fields = Vec::new();
+    let mut rest = detail;
+    while let Some((head, tail)) = rest.split_once(": ") {
+        match head.rsplit_once('.') {
+            Some((message, field)) if !head.contains(' ') && !message.is_empty() => {
+                fields.push(field);
+                rest = tail;
+            }
+            _ => break,
+        }
+    }
+    fields.reverse();
+    let field = if fields.is_empty() {
+        "request".to_owned()
+    } else {
+        fields.join(".")
+    };
+    (field, rest.to_owned())
 }
 
 /// Turns the load shedder's refusal into a gRPC UNAVAILABLE answer instead of
@@ -252,6 +290,21 @@ where
 mod tests {
     use super::*;
     use tower::ServiceExt;
+
+    #[test]
+    fn an_undecodable_field_is_named_outermost_first() {
+        assert_eq!(
+            undecodable_field("User.given_name: UpdateMyProfileRequest.user: invalid string value"),
+            (
+                "user.given_name".to_owned(),
+                "invalid string value".to_owned()
+            )
+        );
+        assert_eq!(
+            undecodable_field("invalid wire type: 7"),
+            ("request".to_owned(), "invalid wire type: 7".to_owned())
+        );
+    }
 
     #[tokio::test]
     async fn calls_beyond_the_limit_are_shed_with_unavailable() -> Result<(), BoxError> {

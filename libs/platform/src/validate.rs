@@ -74,6 +74,11 @@ pub fn email(value: &str) -> Result<(), String> {
     if value.len() > 254 {
         return Err("must be at most 254 characters".into());
     }
+    // RFC 5322 allows a tab inside a quoted local part; an address ends up in
+    // mail headers and logs, so no control character is accepted.
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
     let parsed = email_address::EmailAddress::parse_with_options(
         value,
         email_address::Options::default().without_display_text(),
@@ -85,8 +90,20 @@ pub fn email(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An `https` URL with a host.
+/// An `https` URL with a host, written as it is meant: `https://` first, no
+/// space or control character anywhere. The value is kept as given, so it
+/// must not rely on what the URL parser repairs (it drops tabs, newlines and
+/// surrounding spaces, and reads `https:host` as `https://host`).
 pub fn https_url(value: &str) -> Result<(), String> {
+    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must be a URL without spaces or control characters".into());
+    }
+    if !value
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+    {
+        return Err("must be an https:// URL with a host".into());
+    }
     let url = url::Url::parse(value).map_err(|e| format!("must be a URL ({e})"))?;
     if url.scheme() != "https" || url.host_str().is_none() {
         return Err("must be an https:// URL with a host".into());
@@ -166,6 +183,9 @@ mod tests {
         assert!(email("ada@localhost").is_err());
         assert!(email("Ada <ada@contoso.com>").is_err());
         assert!(email("not an email").is_err());
+        // Found by fuzzing: a tab inside a quoted local part.
+        assert!(email("\"\t\"@c.m").is_err());
+        assert!(email("\"ada lovelace\"@contoso.com").is_ok());
     }
 
     #[test]
@@ -181,6 +201,12 @@ mod tests {
         assert!(e164_phone("0123456789").is_err());
         assert!(https_url("https://contoso.com").is_ok());
         assert!(https_url("http://contoso.com").is_err());
+        // Found by fuzzing: what the URL parser would repair is refused.
+        assert!(https_url("https:1").is_err());
+        assert!(https_url("https://contoso.com/\0").is_err());
+        assert!(https_url(" https://contoso.com").is_err());
+        assert!(https_url("https://contoso.com/a\tb").is_err());
+        assert!(https_url("HTTPS://contoso.com").is_ok());
     }
 
     #[test]

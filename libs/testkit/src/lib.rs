@@ -14,13 +14,13 @@ mod suite;
 use std::time::Duration;
 
 pub use clients::{Company, bearer};
-pub use mail_tap::{EventTap, MailTap, TappedEvent};
+pub use mail_tap::{EventTap, MailTap, TappedEvent, tap};
 pub use proxy::Proxy;
 pub use publisher::Publisher;
 pub use smtp::{ReceivedMail, SmtpSink};
 pub use suite::{
-    DeploymentBus, MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID, OPS_CLIENT_SECRET,
-    PORTAL_URL, PROFILE_TEST_KEYS, Suite, SuiteOptions,
+    DeploymentBus, IDENTITY_TEST_KEK, MERGE_CLIENT_ID, MERGE_CLIENT_SECRET, OPS_CLIENT_ID,
+    OPS_CLIENT_SECRET, PORTAL_URL, PROFILE_TEST_KEYS, Replica, Suite, SuiteOptions,
 };
 
 /// PostgreSQL of the test machine.

@@ -14,11 +14,12 @@ use prost::Message;
 
 use crate::AMQP_URL;
 
-/// An exclusive, auto-deleted queue bound to `exchange` with `routing_key`.
-async fn tap(
+/// An exclusive, auto-deleted queue of the test's own on `bus`, bound with
+/// each `(exchange, routing key)` of `bindings`, and its consumer (ack each
+/// delivery). Keep the connection alive as long as the consumer.
+pub async fn tap(
     bus: &BusConfig,
-    exchange: &str,
-    routing_key: &str,
+    bindings: &[(String, String)],
 ) -> anyhow::Result<(Connection, Consumer)> {
     let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
@@ -31,15 +32,17 @@ async fn tap(
     let queue = channel
         .queue_declare("".into(), options, FieldTable::default())
         .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            routing_key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    for (exchange, routing_key) in bindings {
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.as_str().into(),
+                routing_key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
     let consumer = channel
         .basic_consume(
             queue.name().clone(),
@@ -68,7 +71,8 @@ impl std::fmt::Debug for MailTap {
 impl MailTap {
     /// Binds an exclusive queue to the commands exchange of `bus`.
     pub async fn start(bus: &BusConfig) -> anyhow::Result<Self> {
-        let (connection, consumer) = tap(bus, &bus.commands_exchange(), "notification").await?;
+        let (connection, consumer) =
+            tap(bus, &[(bus.commands_exchange(), "notification".to_owned())]).await?;
         Ok(Self {
             connection,
             consumer,
@@ -139,7 +143,7 @@ pub struct TappedEvent {
 impl EventTap {
     /// Binds an exclusive queue to the events exchange with `#`.
     pub async fn start(bus: &BusConfig) -> anyhow::Result<Self> {
-        let (connection, consumer) = tap(bus, &bus.events_exchange(), "#").await?;
+        let (connection, consumer) = tap(bus, &[(bus.events_exchange(), "#".to_owned())]).await?;
         Ok(Self {
             connection,
             consumer,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use partnerhub_platform::ServiceSettings;
 use partnerhub_platform::bus::BusConfig;
+use partnerhub_platform::rate_limit::{Allowance, RateLimitSettings};
 use partnerhub_platform::server::ServerLimits;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -38,6 +39,9 @@ pub struct SuiteOptions {
     /// names and queue settings, and one AMQP URL per service (its own
     /// user). The test owns the virtual host and cleans it up.
     pub deployment_bus: Option<DeploymentBus>,
+    /// Rate limits of the public methods; by default so high that tests
+    /// signing up many users from 127.0.0.1 never meet them.
+    pub rate_limits: Option<RateLimitSettings>,
 }
 
 /// A deployment's bus for [`SuiteOptions::deployment_bus`].
@@ -47,6 +51,23 @@ pub struct DeploymentBus {
     pub namespace: String,
     /// AMQP URL per service name.
     pub urls: HashMap<&'static str, String>,
+}
+
+/// A replica started beside the suite's own service.
+#[derive(Debug)]
+pub struct Replica {
+    /// Its address.
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    /// Stops it (graceful drain) and checks it stopped cleanly.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await?
+    }
 }
 
 /// The running services.
@@ -73,6 +94,8 @@ pub struct Suite {
     /// test can kill and restart them.
     merge_config: partnerhub_merge::Config,
     notification_config: partnerhub_notification::Config,
+    /// Profile's configuration, for replicas with other keys.
+    profile_config: partnerhub_profile::Config,
     stops: HashMap<&'static str, CancellationToken>,
     /// Whether the exchanges are the test's own, to delete at the end.
     owns_exchanges: bool,
@@ -90,6 +113,16 @@ fn settings(name: &'static str, bus: &BusConfig, identity_url: &str) -> ServiceS
     }
 }
 
+/// Rate limits no test meets unless it asks for lower ones.
+fn unlimited() -> RateLimitSettings {
+    let generous = Allowance::per_minute(std::num::NonZeroU32::MAX);
+    RateLimitSettings {
+        per_address: generous,
+        per_email: generous,
+        trusted_proxies: Vec::new(),
+    }
+}
+
 /// An operator's service account, when a test asks for one.
 pub const OPS_CLIENT_ID: &str = "ops";
 /// Its secret.
@@ -102,6 +135,10 @@ pub const MERGE_CLIENT_SECRET: &str = "merge service secret for tests";
 
 /// Base of the links notification puts in mails in tests.
 pub const PORTAL_URL: &str = "https://portal.partnerhub.test";
+
+/// The key-encryption key that seals identity's token signing keys in
+/// tests (so a test can sign tokens with identity's own key).
+pub const IDENTITY_TEST_KEK: [u8; 32] = [7u8; 32];
 
 /// The key that seals profile's bank and tax numbers in tests.
 pub const PROFILE_TEST_KEYS: &str = "t1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -136,6 +173,7 @@ impl Suite {
             {
                 s.bus.url = url.clone();
             }
+            s.limits.rate_limits = options.rate_limits.clone().unwrap_or_else(unlimited);
             s
         };
         let shutdown = CancellationToken::new();
@@ -153,7 +191,7 @@ impl Suite {
             key_rotation: options
                 .identity_key_rotation
                 .unwrap_or(Duration::from_secs(30 * 86_400)),
-            key_encryption_key: Some([7u8; 32]),
+            key_encryption_key: Some(IDENTITY_TEST_KEK),
             refresh_token_ttl: Duration::from_secs(30 * 86_400),
             reset_token_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 86_400),
@@ -190,11 +228,11 @@ impl Suite {
 
         let s = settings("profile", &bus, &identity_url);
         databases.insert("profile", s.database_url.clone());
-        let profile = partnerhub_profile::build(partnerhub_profile::Config {
+        let profile_config = partnerhub_profile::Config {
             service: s,
             sealer: Some(test_sealer()?),
-        })
-        .await?;
+        };
+        let profile = partnerhub_profile::build(profile_config.clone()).await?;
         let profile_addr = profile.local_addr();
         let stop = shutdown.child_token();
         stops.insert("profile", stop.clone());
@@ -284,6 +322,7 @@ impl Suite {
             smtp,
             merge_config,
             notification_config,
+            profile_config,
             stops,
             owns_exchanges: options.deployment_bus.is_none(),
         })
@@ -375,6 +414,39 @@ impl Suite {
         self.tasks
             .push(("notification", tokio::spawn(notification.run(stop))));
         Ok(())
+    }
+
+    /// Starts another profile replica on the same database and queues,
+    /// sealing with `encryption_keys` (`id:base64[,id:base64…]`, the first
+    /// active), beside the running one; the caller stops it.
+    pub async fn start_profile_replica(&self, encryption_keys: &str) -> anyhow::Result<Replica> {
+        let mut config = self.profile_config.clone();
+        config.sealer = Some(
+            partnerhub_platform::crypto::Sealer::parse(encryption_keys)
+                .map_err(|e| anyhow::anyhow!(e))?,
+        );
+        let profile = partnerhub_profile::build(config).await?;
+        let addr = profile.local_addr();
+        let stop = self.shutdown.child_token();
+        let task = tokio::spawn(profile.run(stop.clone()));
+        Ok(Replica { addr, stop, task })
+    }
+
+    /// Starts another notification replica on the same database, queues
+    /// and SMTP server, sealing queued mail with `encryption_keys`, beside
+    /// the running one (if any); the caller stops it.
+    pub async fn start_notification_replica(
+        &self,
+        encryption_keys: &str,
+    ) -> anyhow::Result<Replica> {
+        let mut config = self.notification_config.clone();
+        config.sealer = partnerhub_platform::crypto::Sealer::parse(encryption_keys)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let notification = partnerhub_notification::build(config).await?;
+        let addr = notification.local_addr();
+        let stop = self.shutdown.child_token();
+        let task = tokio::spawn(notification.run(stop.clone()));
+        Ok(Replica { addr, stop, task })
     }
 
     /// Stops one service (graceful drain), leaving the others running; it

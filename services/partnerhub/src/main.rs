@@ -3,6 +3,8 @@
 //! profile` runs only those (one per Kubernetes Deployment). SIGTERM or
 //! Ctrl-C drains in-flight calls and consumers and exits 0.
 
+mod api_reference;
+mod asyncapi;
 mod services;
 
 use std::process::ExitCode;
@@ -57,6 +59,21 @@ enum Command {
         #[arg(long, default_value = "partnerhub")]
         vhost: String,
     },
+    /// Print the API reference (Markdown) generated from the proto
+    /// comments: `partnerhub api-reference > docs/api-reference.md`.
+    ApiReference,
+    /// Write the AsyncAPI 3 documents of every event and command crossing
+    /// RabbitMQ, one per application, generated from proto/ and the
+    /// services' bus topology (PARTNERHUB_AMQP_NAMESPACE names the exchanges
+    /// and queues).
+    Asyncapi {
+        /// Directory to write `<application>.asyncapi.yaml` into.
+        #[arg(long, default_value = "docs/asyncapi")]
+        out_dir: std::path::PathBuf,
+        /// The virtual host.
+        #[arg(long, default_value = "partnerhub")]
+        vhost: String,
+    },
     /// Print the version.
     Version,
 }
@@ -103,7 +120,7 @@ fn main() -> ExitCode {
         }
     };
     let telemetry = match &cli.command {
-        Command::Version => None,
+        Command::Version | Command::ApiReference | Command::Asyncapi { .. } => None,
         _ => match runtime.block_on(async { partnerhub_platform::telemetry::init("partnerhub") }) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -133,6 +150,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("partnerhub {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::ApiReference => {
+            print!("{}", api_reference::builtin()?);
+            for missing in api_reference::undocumented(partnerhub_proto::FILE_DESCRIPTOR_SET)? {
+                eprintln!("partnerhub: no comment on {missing}");
+            }
+            Ok(())
+        }
         Command::Migrate { services } => {
             let names = if services.is_empty() {
                 Name::ALL.to_vec()
@@ -147,6 +171,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve { services } => serve(Name::parse_list(&services)?).await,
         Command::DeadLetters { action } => dead_letters(action).await,
+        Command::Asyncapi { out_dir, vhost } => {
+            let bus =
+                partnerhub_platform::ServiceSettings::from_env("identity", 0, &ProcessEnv)?.bus;
+            for path in asyncapi::write(&out_dir, &bus, &vhost)? {
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Command::RabbitmqDefinitions { vhost } => {
             let bus =
                 partnerhub_platform::ServiceSettings::from_env("identity", 0, &ProcessEnv)?.bus;

@@ -152,28 +152,36 @@ pub async fn migrate(name: Name, env: &dyn Env) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The RabbitMQ definitions of the five services (and the billing system,
-/// which publishes its events from outside the suite).
-pub fn rabbitmq_definitions(
-    bus: &partnerhub_platform::bus::BusConfig,
-    vhost: &str,
-) -> serde_json::Value {
-    use partnerhub_platform::bus::definitions::{ExternalPublisher, definitions};
-    definitions(
-        bus,
-        vhost,
-        &[
+/// What each of the five services does on the bus, and the publishers
+/// outside the suite (the billing system).
+pub fn bus_topologies() -> (
+    Vec<partnerhub_platform::bus::definitions::ServiceTopology>,
+    Vec<partnerhub_platform::bus::definitions::ExternalPublisher>,
+) {
+    use partnerhub_platform::bus::definitions::ExternalPublisher;
+    (
+        vec![
             partnerhub_identity::topology(),
             partnerhub_profile::topology(),
             partnerhub_verification::topology(),
             partnerhub_notification::topology(),
             partnerhub_merge::topology(),
         ],
-        &[ExternalPublisher {
+        vec![ExternalPublisher {
             user: "partnerhub-billing",
             events_prefix: "partnerhub.billing.v1.",
         }],
     )
+}
+
+/// The RabbitMQ definitions of the five services (and the billing system,
+/// which publishes its events from outside the suite).
+pub fn rabbitmq_definitions(
+    bus: &partnerhub_platform::bus::BusConfig,
+    vhost: &str,
+) -> serde_json::Value {
+    let (services, external) = bus_topologies();
+    partnerhub_platform::bus::definitions::definitions(bus, vhost, &services, &external)
 }
 
 #[cfg(test)]

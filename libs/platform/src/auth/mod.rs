@@ -6,6 +6,7 @@ mod layer;
 pub mod roles;
 mod rules;
 mod token;
+mod verified;
 
 pub use caller::{Caller, PLATFORM_PREFIX, caller, denied};
 pub use layer::{Auth, AuthLayer};

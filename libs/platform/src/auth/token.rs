@@ -17,6 +17,8 @@ use tokio::sync::{Mutex, RwLock};
 pub const ISSUER: &str = "partnerhub-identity";
 /// `aud` of every access token.
 pub const AUDIENCE: &str = "partnerhub";
+/// Verified tokens remembered per verifier (one per service).
+const VERIFIED_TOKENS_CACHED: usize = 10_000;
 
 /// Who a token speaks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +101,7 @@ pub struct TokenVerifier {
     last_refresh: Mutex<Option<Instant>>,
     min_refresh_interval: Duration,
     validation: Validation,
+    verified: super::verified::VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -121,15 +124,30 @@ impl TokenVerifier {
             keys: RwLock::new(HashMap::new()),
             last_refresh: Mutex::new(None),
             min_refresh_interval: Duration::from_secs(1),
+            verified: super::verified::VerifiedTokens::new(
+                VERIFIED_TOKENS_CACHED,
+                validation.leeway,
+            ),
             validation,
         }
     }
 
-    /// Verifies signature, issuer, audience and expiry, and returns the claims.
+    /// Verifies signature, issuer, audience and expiry, and returns the
+    /// claims. A token verified before is only checked for expiry until the
+    /// key set changes.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         if token.len() > 8 * 1024 {
             return Err(TokenError::Invalid);
         }
+        if let Some(claims) = self.verified.get(token) {
+            return Ok(claims);
+        }
+        let claims = self.verify_signed(token).await?;
+        self.verified.insert(token, &claims);
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
@@ -177,6 +195,7 @@ impl TokenVerifier {
             }
         }
         *self.keys.write().await = fresh;
+        self.verified.clear();
         *last = Some(Instant::now());
         Ok(())
     }

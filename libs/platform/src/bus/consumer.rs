@@ -61,6 +61,40 @@ pub fn id_in(name: &str, collection: &str) -> Result<uuid::Uuid, HandlerError> {
         .ok_or_else(|| HandlerError::Permanent(anyhow::anyhow!("bad resource name {name:?}")))
 }
 
+impl HandlerError {
+    /// Whether the failure says nothing about the message: the database
+    /// could not be reached (a pool time-out, a broken connection, a server
+    /// shutting down or refusing connections). Such a failure is retried
+    /// without spending one of the message's attempts, so an outage longer
+    /// than the retry budget never dead-letters healthy messages.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Permanent(_) => false,
+            Self::Transient(e) => e
+                .chain()
+                .filter_map(|cause| cause.downcast_ref::<sqlx::Error>())
+                .any(database_unavailable),
+        }
+    }
+}
+
+/// A database error that comes from reaching the server, not from the work:
+/// SQLSTATE class 08 (connection exception) and 57P (operator intervention:
+/// shutdown, cannot connect now).
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for HandlerError {
     fn from(e: sqlx::Error) -> Self {
         Self::Transient(e.into())
@@ -206,9 +240,15 @@ async fn process(
         .instrument(span.clone())
         .await;
     let _entered = span.enter();
+    // An unreachable database is not the message's fault: it keeps its
+    // attempt count and goes round the retry queue until the database is back.
+    let attempt = match &outcome {
+        Err(e) if e.is_unavailable() => message.attempt,
+        _ => message.attempt + 1,
+    };
     let label = match &outcome {
         Ok(()) => "ack",
-        Err(HandlerError::Transient(_)) if message.attempt + 1 < config.max_attempts => "retry",
+        Err(HandlerError::Transient(_)) if attempt < config.max_attempts => "retry",
         Err(_) => "dead",
     };
     crate::metrics::consumed(
@@ -235,7 +275,6 @@ async fn process(
             .await
         }
         Err(HandlerError::Transient(e)) => {
-            let attempt = message.attempt + 1;
             if attempt >= config.max_attempts {
                 tracing::warn!(error = %format!("{e:#}"), attempt, "Dead-lettered a message after its last attempt.");
                 forward(
@@ -330,5 +369,41 @@ async fn forward(
                 .await
                 .map(drop)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HandlerError;
+    use anyhow::Context as _;
+
+    fn transient(e: sqlx::Error) -> HandlerError {
+        HandlerError::from(e)
+    }
+
+    #[test]
+    fn an_unreachable_database_does_not_spend_an_attempt() {
+        assert!(transient(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(transient(sqlx::Error::PoolClosed).is_unavailable());
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(transient(sqlx::Error::Io(io)).is_unavailable());
+    }
+
+    #[test]
+    fn a_wrapped_pool_time_out_is_still_seen() {
+        let wrapped = Err::<(), _>(sqlx::Error::PoolTimedOut)
+            .context("cannot begin the inbox transaction")
+            .unwrap_err();
+        assert!(HandlerError::Transient(wrapped).is_unavailable());
+    }
+
+    #[test]
+    fn failures_of_the_work_itself_spend_an_attempt() {
+        assert!(!transient(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!HandlerError::Transient(anyhow::anyhow!("a race")).is_unavailable());
+        assert!(
+            !HandlerError::Permanent(anyhow::Error::new(sqlx::Error::PoolTimedOut))
+                .is_unavailable()
+        );
     }
 }

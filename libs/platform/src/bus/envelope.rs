@@ -104,13 +104,18 @@ impl IncomingMessage {
                 _ => None,
             }
         };
+        // An empty id or type is as good as none: every message without an
+        // id would share one inbox key, and no handler has an empty type.
         let id = props
             .message_id()
             .as_ref()
             .map(|s| s.as_str().to_owned())
-            .or_else(|| text("cloudEvents_id"))
+            .filter(|id| !id.is_empty())
+            .or_else(|| text("cloudEvents_id").filter(|id| !id.is_empty()))
             .ok_or("message has no id")?;
-        let message_type = text("cloudEvents_type").ok_or("message has no cloudEvents_type")?;
+        let message_type = text("cloudEvents_type")
+            .filter(|t| !t.is_empty())
+            .ok_or("message has no cloudEvents_type")?;
         let attempt = match headers.inner().get(ATTEMPT_HEADER) {
             Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(0),
             Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
@@ -135,12 +140,9 @@ impl IncomingMessage {
 }
 
 /// The properties of `delivery` with the attempt counter and last error set,
-/// for a copy sent to the retry or dead-letter queue.
-pub(crate) fn redelivery_properties(
-    delivery: &Delivery,
-    attempt: u32,
-    error: &str,
-) -> BasicProperties {
+/// for a copy sent to the retry or dead-letter queue (the error is cut to 512
+/// characters).
+pub fn redelivery_properties(delivery: &Delivery, attempt: u32, error: &str) -> BasicProperties {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(
         ATTEMPT_HEADER.into(),
@@ -220,5 +222,28 @@ mod tests {
     fn a_message_without_type_is_refused() {
         let delivery = Delivery::mock(1, "x".into(), "k".into(), false, vec![]);
         assert!(IncomingMessage::from_delivery(&delivery).is_err());
+    }
+
+    #[test]
+    fn an_empty_id_or_type_is_refused() {
+        let mut headers = FieldTable::default();
+        headers.insert("cloudEvents_type".into(), AMQPValue::LongString("".into()));
+        let mut delivery = Delivery::mock(1, "x".into(), "k".into(), false, vec![]);
+        delivery.properties = BasicProperties::default()
+            .with_message_id("".into())
+            .with_headers(headers.clone());
+        assert!(IncomingMessage::from_delivery(&delivery).is_err());
+        headers.insert("cloudEvents_type".into(), AMQPValue::LongString("t".into()));
+        delivery.properties = BasicProperties::default()
+            .with_message_id("".into())
+            .with_headers(headers.clone());
+        assert!(
+            IncomingMessage::from_delivery(&delivery).is_err(),
+            "empty id"
+        );
+        delivery.properties = BasicProperties::default()
+            .with_message_id("m1".into())
+            .with_headers(headers);
+        assert!(IncomingMessage::from_delivery(&delivery).is_ok());
     }
 }

@@ -13,7 +13,9 @@ mod topology;
 use std::time::Duration;
 
 pub use consumer::{Consumer, DeclaredQueue, Handler, HandlerError, QueueKind, id_in};
-pub use envelope::{ATTEMPT_HEADER, IncomingMessage, OutgoingMessage};
+pub use envelope::{
+    ATTEMPT_HEADER, ERROR_HEADER, IncomingMessage, OutgoingMessage, redelivery_properties,
+};
 pub use supervisor::Bus;
 pub use topology::{Destination, declare_exchanges, declare_queue};
 

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use partnerhub_platform::auth::{AUDIENCE, Claims, ISSUER, PrincipalKind, caller, roles};
 use partnerhub_platform::outbox;
+use partnerhub_platform::rate_limit::limit_target;
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_proto::identity::v1::{
@@ -448,12 +449,14 @@ pub(super) async fn password_changed(
 #[tonic::async_trait]
 impl AuthService for Identity {
     async fn sign_up(&self, request: Request<SignUpRequest>) -> Result<Response<Session>, Status> {
+        limit_target(&request, &request.get_ref().email)?;
         Ok(Response::new(
             Identity::sign_up(self, request.into_inner()).await?,
         ))
     }
 
     async fn sign_in(&self, request: Request<SignInRequest>) -> Result<Response<Session>, Status> {
+        limit_target(&request, &request.get_ref().email)?;
         Ok(Response::new(
             Identity::sign_in(self, request.into_inner()).await?,
         ))
@@ -524,6 +527,7 @@ impl AuthService for Identity {
         &self,
         request: Request<RequestPasswordResetRequest>,
     ) -> Result<Response<RequestPasswordResetResponse>, Status> {
+        limit_target(&request, &request.get_ref().email)?;
         self.request_reset(request.into_inner()).await?;
         Ok(Response::new(RequestPasswordResetResponse {}))
     }
@@ -540,6 +544,7 @@ impl AuthService for Identity {
         &self,
         request: Request<IssueServiceTokenRequest>,
     ) -> Result<Response<IssueServiceTokenResponse>, Status> {
+        limit_target(&request, &request.get_ref().client_id)?;
         Ok(Response::new(
             self.service_token(request.into_inner()).await?,
         ))

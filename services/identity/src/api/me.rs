@@ -57,6 +57,11 @@ impl Identity {
     async fn update_profile(&self, caller: &Caller, req: UpdateMyProfileRequest) -> Result<User> {
         let user_id = caller_user(caller)?;
         let new = req.user.unwrap_or_default();
+        // A request naming another user must not change the caller instead.
+        if !new.name.is_empty() && new.name != "users/me" && new.name != format!("users/{user_id}")
+        {
+            return Err(IdentityError::not_found("user", new.name));
+        }
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         let mut v = Violations::new();
         if paths.is_empty() {

@@ -267,10 +267,19 @@ pub async fn locations(
     only: Option<&[Uuid]>,
     limit: i64,
 ) -> sqlx::Result<Vec<LocationRow>> {
+    // Past the headquarters, the keyset is a range of the index (account_id,
+    // headquarters DESC, created_at, id), so a page costs the same at any
+    // depth; the general form is only a filter, fine near the start.
+    let keyset = match after {
+        Some((false, _, _)) => {
+            "$2::boolean IS NOT NULL AND headquarters = false AND (created_at, id) > ($3, $4)"
+        }
+        _ => "($2::boolean IS NULL OR (NOT headquarters, created_at, id) > (NOT $2, $3, $4))",
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {LOCATION_COLUMNS} FROM locations
          WHERE account_id = $1 AND deleted_at IS NULL
-           AND ($2::boolean IS NULL OR (NOT headquarters, created_at, id) > (NOT $2, $3, $4))
+           AND {keyset}
            AND ($5::uuid[] IS NULL OR id = ANY($5))
          ORDER BY headquarters DESC, created_at, id LIMIT $6"
     )))

@@ -1,0 +1,124 @@
+//! Tokens already verified, by SHA-256 of the token, until they expire: a
+//! client sends the same access token with every call for up to its
+//! lifetime, so the signature needs checking once, not per call.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use super::token::Claims;
+
+/// Verified claims by token hash, bounded in size.
+#[derive(Debug)]
+pub(crate) struct VerifiedTokens {
+    entries: Mutex<HashMap<[u8; 32], Claims>>,
+    capacity: usize,
+    /// Seconds a token stays acceptable after its `exp` (the verifier's
+    /// leeway).
+    leeway: i64,
+}
+
+impl VerifiedTokens {
+    /// A cache of at most `capacity` tokens.
+    pub(crate) fn new(capacity: usize, leeway: u64) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+            leeway: i64::try_from(leeway).unwrap_or(0),
+        }
+    }
+
+    /// The claims of `token` if it was verified and has not expired.
+    pub(crate) fn get(&self, token: &str) -> Option<Claims> {
+        let key = digest(token);
+        let now = now();
+        let mut entries = self.entries.lock().ok()?;
+        let claims = entries.get(&key)?;
+        if claims.exp + self.leeway < now {
+            entries.remove(&key);
+            return None;
+        }
+        Some(claims.clone())
+    }
+
+    /// Remembers the verified `claims` of `token`. When full, drops the
+    /// expired entries, and everything if none had expired.
+    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            let now = now();
+            entries.retain(|_, c| c.exp + self.leeway >= now);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(digest(token), claims.clone());
+    }
+
+    /// Forgets every token (the key set changed).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::PrincipalKind;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            iss: "i".into(),
+            aud: "a".into(),
+            sub: "s".into(),
+            kind: PrincipalKind::User,
+            acc: None,
+            roles: vec![],
+            scopes: Default::default(),
+            dom: String::new(),
+            pcr: false,
+            perms: vec![],
+            pv: 0,
+            iat: 0,
+            exp,
+            jti: "j".into(),
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_it_expires() {
+        let cache = VerifiedTokens::new(10, 30);
+        let live = claims(now() + 60);
+        cache.insert("live", &live);
+        cache.insert("expired", &claims(now() - 31));
+        assert_eq!(cache.get("live"), Some(live));
+        assert_eq!(cache.get("expired"), None);
+        assert_eq!(cache.get("never seen"), None);
+        cache.clear();
+        assert_eq!(cache.get("live"), None);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_capacity() {
+        let cache = VerifiedTokens::new(3, 0);
+        for i in 0..10 {
+            cache.insert(&format!("t{i}"), &claims(now() + 60));
+        }
+        let held = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
+        assert!(held <= 3, "{held} entries");
+        assert!(cache.get("t9").is_some());
+    }
+}

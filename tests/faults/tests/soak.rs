@@ -1,0 +1,120 @@
+//! Soak: the peak of a mixed load (one legal-name change in
+//! [`mixed::WRITE_EVERY`] calls, the rest reads) is measured first (closed
+//! loop), then the load runs at 70 % of it (open loop) for 10 minutes (30 s
+//! in the quick run) with zero errors; every event is applied exactly once,
+//! and each service's resident memory, sampled every 10 s (2 s quick) after
+//! a warm-up, stays flat: the mean of the last third of the samples is
+//! within 10 % of the mean of the first third (checked in the full run; the
+//! quick run is too short for a trend and only prints it).
+
+use std::time::{Duration, Instant};
+
+use partnerhub_faults::deployment::SERVICES;
+use partnerhub_faults::{Deployment, Size, counts, figure, load, mixed};
+
+const TEST: &str = "soak";
+
+/// Means of the first and last thirds of `samples`.
+fn thirds(samples: &[u64]) -> (f64, f64) {
+    let third = (samples.len() / 3).max(1);
+    let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len().max(1) as f64;
+    (
+        mean(&samples[..third.min(samples.len())]),
+        mean(&samples[samples.len().saturating_sub(third)..]),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() -> anyhow::Result<()>
+{
+    let size = Size::from_env();
+    let measure_for = Duration::from_secs(size.pick(5, 20));
+    let soak_for = Duration::from_secs(size.pick(30, 600));
+    let sample_every = Duration::from_secs(size.pick(2, 10));
+    let warm_up = Duration::from_secs(size.pick(6, 60));
+    let deployment = Deployment::start().await?;
+    let companies = load::companies(&deployment, 16).await?;
+    let before = counts::versions(&deployment, &companies).await?;
+    let profile = deployment.channel("profile")?;
+
+    let peak = mixed::closed_loop(profile.clone(), &companies, 32, measure_for).await?;
+    anyhow::ensure!(peak.errors == 0, "errors at peak: {:?}", peak.first_errors);
+    let rate = peak.rate() * 0.7;
+    figure(
+        TEST,
+        &format!("peak (calls per s, 1 write in {})", mixed::WRITE_EVERY),
+        format!("{:.0}", peak.rate()),
+    );
+    figure(TEST, "soak rate (calls per s)", format!("{rate:.0}"));
+
+    let load = tokio::spawn(mixed::open_loop(profile, companies.clone(), rate, soak_for));
+    let started = Instant::now();
+    let mut samples: Vec<Vec<u64>> = vec![Vec::new(); SERVICES.len()];
+    while !load.is_finished() {
+        tokio::time::sleep(sample_every).await;
+        if started.elapsed() < warm_up || load.is_finished() {
+            continue;
+        }
+        for (i, name) in SERVICES.iter().enumerate() {
+            samples[i].push(deployment.rss_kib(name)?);
+        }
+    }
+    let soak = load.await??;
+    figure(
+        TEST,
+        "soak duration (s)",
+        format!("{:.0}", soak.elapsed.as_secs_f64()),
+    );
+    figure(TEST, "calls", soak.ok + soak.errors);
+    figure(
+        TEST,
+        "achieved rate (calls per s)",
+        format!("{:.0}", soak.rate()),
+    );
+    figure(TEST, "writes", soak.writes);
+    figure(TEST, "errors", soak.errors);
+
+    let mut growth = Vec::new();
+    for (i, name) in SERVICES.iter().enumerate() {
+        let (first, last) = thirds(&samples[i]);
+        figure(
+            TEST,
+            &format!("{name} RSS MiB (first third, last third, samples)"),
+            format!(
+                "{:.1}, {:.1}, {}",
+                first / 1024.0,
+                last / 1024.0,
+                samples[i].len()
+            ),
+        );
+        if last > first * 1.10 {
+            growth.push(format!("{name}: {first:.0} KiB -> {last:.0} KiB"));
+        }
+    }
+    anyhow::ensure!(
+        soak.errors == 0,
+        "errors in the soak: {:?}",
+        soak.first_errors
+    );
+    if size == Size::Full {
+        anyhow::ensure!(growth.is_empty(), "memory grew: {growth:?}");
+    }
+
+    let after = counts::versions(&deployment, &companies).await?;
+    let events: i64 = after.iter().map(|(id, v)| v - before[id]).sum();
+    let (applied, delivered_in) = counts::expect_exactly_once(
+        &deployment,
+        &companies,
+        events,
+        Duration::from_secs(size.pick(120, 900)),
+    )
+    .await?;
+    figure(TEST, "events checked per consumer", events);
+    figure(TEST, "applied", format!("{applied:?}"));
+    figure(
+        TEST,
+        "delivery finished after the soak (s)",
+        format!("{:.1}", delivered_in.as_secs_f64()),
+    );
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! libFuzzer target: see `partnerhub_fuzz_targets::events`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| partnerhub_fuzz_targets::events::run(data));
