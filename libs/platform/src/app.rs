@@ -113,9 +113,9 @@ impl Prepared {
         &self.settings
     }
 
-    /// Serves until `shutdown`; then reports NOT_SERVING, drains in-flight
-    /// calls, lets consumers finish their current message, and stops the
-    /// relay.
+    /// Serves until `shutdown`; then reports NOT_SERVING, goes on accepting
+    /// calls for the shutdown delay, drains in-flight calls, lets consumers
+    /// finish their current message, and stops the relay.
     pub async fn run(self, serve: Serve, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Prepared {
             settings,
@@ -178,10 +178,19 @@ impl Prepared {
             let background = background.clone();
             let reporter = reporter.clone();
             let names = names.clone();
+            let (service, delay) = (settings.name, settings.limits.shutdown_delay);
             async move {
                 shutdown.cancelled().await;
-                background.cancel();
                 set_all(&reporter, &names, ServingStatus::NotServing).await;
+                if !delay.is_zero() {
+                    tracing::info!(
+                        service,
+                        delay_ms = delay.as_millis() as u64,
+                        "NOT_SERVING; still accepting calls until the delay ends."
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+                background.cancel();
             }
         };
         let served = crate::server::serve(listener, routes, auth, &settings.limits, drain).await;

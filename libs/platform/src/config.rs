@@ -55,6 +55,10 @@ where
     }
 }
 
+/// Each service's pool size unless `PARTNERHUB_DATABASE_MAX_CONNECTIONS`
+/// says otherwise.
+pub const DEFAULT_DATABASE_MAX_CONNECTIONS: u32 = 10;
+
 /// What every service needs: where to listen, its database, the bus, how to
 /// reach identity, and limits.
 #[derive(Debug, Clone)]
@@ -125,12 +129,21 @@ impl ServiceSettings {
                 defaults.max_concurrent_requests,
             )?,
             rate_limits: crate::rate_limit::RateLimitSettings::from_env(env)?,
+            shutdown_delay: Duration::from_millis(parse(
+                env,
+                "PARTNERHUB_SHUTDOWN_DELAY_MS",
+                defaults.shutdown_delay.as_millis() as u64,
+            )?),
         };
         Ok(Self {
             name,
             listen,
             database_url,
-            database_max_connections: parse(env, "PARTNERHUB_DATABASE_MAX_CONNECTIONS", 10)?,
+            database_max_connections: parse(
+                env,
+                "PARTNERHUB_DATABASE_MAX_CONNECTIONS",
+                DEFAULT_DATABASE_MAX_CONNECTIONS,
+            )?,
             bus,
             identity_url: env
                 .get("PARTNERHUB_IDENTITY_URL")

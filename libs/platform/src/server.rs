@@ -29,6 +29,11 @@ pub struct ServerLimits {
     pub max_concurrent_requests: usize,
     /// Rate limits of the public methods.
     pub rate_limits: RateLimitSettings,
+    /// After a shutdown signal, how long the server goes on accepting calls
+    /// while it reports NOT_SERVING, so that load balancers and clients that
+    /// have not seen the change yet are still answered; then it stops
+    /// accepting and drains.
+    pub shutdown_delay: Duration,
 }
 
 impl Default for ServerLimits {
@@ -37,6 +42,7 @@ impl Default for ServerLimits {
             request_timeout: Duration::from_secs(10),
             max_concurrent_requests: 512,
             rate_limits: RateLimitSettings::default(),
+            shutdown_delay: Duration::ZERO,
         }
     }
 }

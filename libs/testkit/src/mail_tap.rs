@@ -154,13 +154,33 @@ impl EventTap {
     pub async fn drain(&mut self, quiet: Duration) -> anyhow::Result<Vec<TappedEvent>> {
         let mut events = Vec::new();
         while let Ok(Some(delivery)) = tokio::time::timeout(quiet, self.consumer.next()).await {
-            let delivery = delivery?;
-            delivery.acker.ack(BasicAckOptions::default()).await?;
-            events.push(TappedEvent {
-                message_type: delivery.routing_key.as_str().to_owned(),
-                payload: delivery.data,
-            });
+            events.push(acked(delivery?).await?);
         }
+        Ok(events)
+    }
+
+    /// Every event that arrives until `enough` holds for them (an error
+    /// after `timeout`), then until none came for `quiet`, so that extra
+    /// events are seen too.
+    pub async fn drain_until(
+        &mut self,
+        enough: impl Fn(&[TappedEvent]) -> bool,
+        timeout: Duration,
+        quiet: Duration,
+    ) -> anyhow::Result<Vec<TappedEvent>> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut events = Vec::new();
+        while !enough(&events) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, self.consumer.next()).await {
+                Ok(Some(delivery)) => events.push(acked(delivery?).await?),
+                _ => anyhow::bail!(
+                    "{} event(s) within {timeout:?}, not yet enough",
+                    events.len()
+                ),
+            }
+        }
+        events.extend(self.drain(quiet).await?);
         Ok(events)
     }
 
@@ -168,4 +188,13 @@ impl EventTap {
     pub async fn close(self) {
         let _ = self.connection.close(200, "done".into()).await;
     }
+}
+
+/// Acknowledges a tapped delivery and keeps its type and payload.
+async fn acked(delivery: lapin::message::Delivery) -> anyhow::Result<TappedEvent> {
+    delivery.acker.ack(BasicAckOptions::default()).await?;
+    Ok(TappedEvent {
+        message_type: delivery.routing_key.as_str().to_owned(),
+        payload: delivery.data,
+    })
 }

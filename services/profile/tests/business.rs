@@ -846,7 +846,13 @@ async fn suspension_suspends_programs_and_reactivation_restores_them() -> anyhow
         .await?;
     programs_become(&founder, &before).await?;
 
-    let events = tap.drain(common::QUIET).await?;
+    let events = tap
+        .drain_until(
+            |events| status_changes(events).len() >= 6,
+            Duration::from_secs(30),
+            common::QUIET,
+        )
+        .await?;
     let mut expected = vec![
         change(&founder, ProgramKind::Partner, "ACTIVE", "SUSPENDED"),
         change(

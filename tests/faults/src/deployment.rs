@@ -93,6 +93,8 @@ impl Deployment {
                 "PARTNERHUB_NOTIFICATION_MAIL_DIR".into(),
                 dir.path().join("mail").display().to_string(),
             ),
+            // As deployed: calls that race SIGTERM are still answered.
+            ("PARTNERHUB_SHUTDOWN_DELAY_MS".into(), "1000".into()),
             ("PARTNERHUB_LOG_FORMAT".into(), "json".into()),
             ("RUST_LOG".into(), "warn,partnerhub=info".into()),
         ];
@@ -208,12 +210,23 @@ impl Deployment {
     /// Sends SIGTERM to `name` and waits for it to exit; returns whether it
     /// exited with status 0.
     pub async fn terminate(&mut self, name: &str) -> anyhow::Result<bool> {
+        self.send_sigterm(name).await?;
+        self.wait_exit(name).await
+    }
+
+    /// Sends SIGTERM to `name` and returns at once.
+    pub async fn send_sigterm(&self, name: &str) -> anyhow::Result<()> {
         let pid = self.pid(name)?;
         let status = Command::new("kill")
             .args(["-s", "TERM", &pid.to_string()])
             .status()
             .await?;
         anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        Ok(())
+    }
+
+    /// Waits for `name` to exit after a signal; true if it exited 0.
+    pub async fn wait_exit(&mut self, name: &str) -> anyhow::Result<bool> {
         let mut child = self
             .processes
             .remove(name)

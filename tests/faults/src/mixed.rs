@@ -2,10 +2,12 @@
 //! [`WRITE_EVERY`] calls, the others legal-profile reads; first as fast as
 //! it goes (the peak), then paced at a fraction of that peak.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
@@ -17,23 +19,43 @@ use crate::load::{Company, read, rename};
 /// would only measure a growing queue.
 pub const WRITE_EVERY: u64 = 20;
 
-/// Calls in flight beyond which the paced load counts a call as not made
-/// (the service fell behind): an error of the soak.
+/// Calls in flight beyond which the paced load does not start a call (the
+/// service fell behind): counted apart from RPC errors, and a failure of the
+/// soak too.
 const MAX_IN_FLIGHT: u64 = 512;
 
 /// What a run of mixed load did.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct MixStats {
     /// Calls that succeeded.
     pub ok: u64,
     /// Of which legal-name changes.
     pub writes: u64,
-    /// Calls that failed, or were not made because too many were in flight.
-    pub errors: u64,
+    /// Calls that failed, per status code.
+    pub errors: BTreeMap<String, u64>,
+    /// Calls not started because [`MAX_IN_FLIGHT`] were in flight.
+    pub not_started: u64,
     /// The first few failures.
     pub first_errors: Vec<String>,
     /// How long the run lasted.
     pub elapsed: Duration,
+    /// Latency of the calls that succeeded, in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl MixStats {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            ok: 0,
+            writes: 0,
+            errors: BTreeMap::new(),
+            not_started: 0,
+            first_errors: Vec::new(),
+            elapsed: Duration::ZERO,
+            // 1 µs to 10 min, 3 significant digits.
+            latency: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+        })
+    }
 }
 
 impl MixStats {
@@ -42,25 +64,44 @@ impl MixStats {
         self.ok as f64 / self.elapsed.as_secs_f64().max(0.001)
     }
 
+    /// Calls that failed, all codes together.
+    pub fn failed(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Latency quantile `q` of the successful calls, in milliseconds.
+    pub fn latency_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
     fn merge(&mut self, other: MixStats) {
         self.ok += other.ok;
         self.writes += other.writes;
-        self.errors += other.errors;
+        self.not_started += other.not_started;
+        for (code, n) in other.errors {
+            *self.errors.entry(code).or_default() += n;
+        }
         for e in other.first_errors {
             if self.first_errors.len() < 5 {
                 self.first_errors.push(e);
             }
         }
+        // Both have the same bounds: adding cannot fail.
+        let _ = self.latency.add(&other.latency);
     }
 
-    fn record(&mut self, write: bool, outcome: Result<(), tonic::Status>) {
+    fn record(&mut self, write: bool, took: Duration, outcome: Result<(), tonic::Status>) {
         match outcome {
             Ok(()) => {
                 self.ok += 1;
                 self.writes += u64::from(write);
+                self.latency.saturating_record(took.as_micros() as u64);
             }
             Err(status) => {
-                self.errors += 1;
+                *self
+                    .errors
+                    .entry(format!("{:?}", status.code()))
+                    .or_default() += 1;
                 if self.first_errors.len() < 5 {
                     self.first_errors
                         .push(format!("{:?}: {}", status.code(), status.message()));
@@ -71,12 +112,19 @@ impl MixStats {
 }
 
 /// Call number `n` of the mix: every [`WRITE_EVERY`]th a legal-name change.
-async fn call(channel: Channel, company: &Company, n: u64) -> (bool, Result<(), tonic::Status>) {
+async fn call(
+    channel: Channel,
+    company: &Company,
+    n: u64,
+) -> (bool, Duration, Result<(), tonic::Status>) {
+    let started = Instant::now();
     if n.is_multiple_of(WRITE_EVERY) {
         let name = format!("Faultline {} soak {n}", company.index);
-        (true, rename(channel, company, name).await)
+        let outcome = rename(channel, company, name).await;
+        (true, started.elapsed(), outcome)
     } else {
-        (false, read(channel, company).await)
+        let outcome = read(channel, company).await;
+        (false, started.elapsed(), outcome)
     }
 }
 
@@ -94,17 +142,17 @@ pub async fn closed_loop(
     for w in 0..workers {
         let company = companies[w % companies.len()].clone();
         let (channel, counter) = (channel.clone(), counter.clone());
+        let mut stats = MixStats::new()?;
         tasks.spawn(async move {
-            let mut stats = MixStats::default();
             while started.elapsed() < duration {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
-                let (write, outcome) = call(channel.clone(), &company, n).await;
-                stats.record(write, outcome);
+                let (write, took, outcome) = call(channel.clone(), &company, n).await;
+                stats.record(write, took, outcome);
             }
             stats
         });
     }
-    let mut total = MixStats::default();
+    let mut total = MixStats::new()?;
     while let Some(joined) = tasks.join_next().await {
         total.merge(joined?);
     }
@@ -126,21 +174,16 @@ pub async fn open_loop(
     let in_flight = Arc::new(AtomicU64::new(0));
     let companies = Arc::new(companies);
     let mut tasks = JoinSet::new();
-    let mut total = MixStats::default();
+    let mut total = MixStats::new()?;
     let mut n = 0u64;
     while started.elapsed() < duration {
         tick.tick().await;
         while let Some(joined) = tasks.try_join_next() {
-            let (write, outcome) = joined?;
-            total.record(write, outcome);
+            let (write, took, outcome) = joined?;
+            total.record(write, took, outcome);
         }
         if in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            total.record(
-                false,
-                Err(tonic::Status::resource_exhausted(
-                    "fell behind: too many calls in flight",
-                )),
-            );
+            total.not_started += 1;
             continue;
         }
         in_flight.fetch_add(1, Ordering::SeqCst);
@@ -155,8 +198,8 @@ pub async fn open_loop(
         n += 1;
     }
     while let Some(joined) = tasks.join_next().await {
-        let (write, outcome) = joined?;
-        total.record(write, outcome);
+        let (write, took, outcome) = joined?;
+        total.record(write, took, outcome);
     }
     total.elapsed = started.elapsed();
     Ok(total)

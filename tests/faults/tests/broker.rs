@@ -102,7 +102,7 @@ async fn closed_connections_and_a_stopped_broker_lose_no_event() -> anyhow::Resu
         &deployment,
         &companies,
         events,
-        Duration::from_secs(size.pick(120, 900)),
+        Duration::from_secs(size.pick(300, 900)),
     )
     .await?;
     figure(TEST, "events checked per consumer", events);

@@ -116,7 +116,7 @@ async fn a_database_crash_loses_no_acknowledged_write() -> anyhow::Result<()> {
         &deployment,
         &companies,
         events,
-        Duration::from_secs(size.pick(120, 900)),
+        Duration::from_secs(size.pick(300, 900)),
     )
     .await?;
     figure(TEST, "events checked per consumer", events);

@@ -74,7 +74,7 @@ async fn consumers_killed_mid_batch_lose_nothing_and_apply_nothing_twice() -> an
         &deployment,
         &companies,
         events,
-        Duration::from_secs(size.pick(180, 1200)),
+        Duration::from_secs(size.pick(300, 1200)),
     )
     .await?;
     figure(TEST, "writes", writes);
@@ -119,18 +119,25 @@ async fn sigterm_under_load_fails_no_call_in_flight() -> anyhow::Result<()> {
     anyhow::ensure!(consumer_clean, "verification did not exit 0 after SIGTERM");
     deployment.restart("verification").await?;
 
-    // The service taking the calls drains them: writers stop issuing new
-    // calls and SIGTERM follows at once, with calls in flight.
+    // The service taking the calls drains them. SIGTERM arrives with calls
+    // in flight, and writers go on issuing for a while: within the shutdown
+    // delay (1 s here) the service, already NOT_SERVING, still answers them.
     stream
         .wait_done(writes / 2, Duration::from_secs(300))
         .await?;
-    stream.stop_issuing();
     let at_signal = stream.done();
-    let profile_clean = deployment.terminate("profile").await?;
+    deployment.send_sigterm("profile").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.stop_issuing();
+    let profile_clean = deployment.wait_exit("profile").await?;
     let (log, _) = stream.finish().await?;
-    let in_flight = log.acked.len() + log.failed.len() - at_signal;
+    let after_signal = log.acked.len() + log.failed.len() - at_signal;
     figure(TEST, "writes", log.acked.len() + log.failed.len());
-    figure(TEST, "calls in flight at SIGTERM", in_flight);
+    figure(TEST, "calls finished after SIGTERM", after_signal);
+    anyhow::ensure!(
+        after_signal > 16,
+        "only {after_signal} calls after SIGTERM: the delay was not exercised"
+    );
     figure(TEST, "failed", log.failed.len());
     figure(TEST, "SIGTERMs", 2);
     anyhow::ensure!(
@@ -152,7 +159,7 @@ async fn sigterm_under_load_fails_no_call_in_flight() -> anyhow::Result<()> {
         &deployment,
         &companies,
         events,
-        Duration::from_secs(size.pick(120, 900)),
+        Duration::from_secs(size.pick(300, 900)),
     )
     .await?;
     figure(TEST, "events checked per consumer", events);
