@@ -74,9 +74,14 @@ async fn insert(
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::now_v7();
     let (traceparent, tracestate) = crate::telemetry::current_trace_context();
+    // One round trip: the row and the relay's wake-up (delivered at commit).
     sqlx::query(
-        "INSERT INTO outbox (message_id, destination, routing_key, message_type, source, subject, payload, traceparent, tracestate)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "WITH written AS (
+             INSERT INTO outbox (message_id, destination, routing_key, message_type, source, subject, payload, traceparent, tracestate)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING 1
+         )
+         SELECT pg_notify($10, '') FROM written",
     )
     .bind(id)
     .bind(destination.as_str())
@@ -87,12 +92,9 @@ async fn insert(
     .bind(payload)
     .bind(traceparent)
     .bind(tracestate)
+    .bind(CHANNEL)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(CHANNEL)
-        .execute(&mut *conn)
-        .await?;
     Ok(id)
 }
 

@@ -16,14 +16,20 @@ use partnerhub_platform::bus::{
 };
 use partnerhub_testkit::{AMQP_URL, bus_config, database_url, delete_exchanges, eventually};
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 const PROBE: &str = "partnerhub.test.v1.Probe";
+const GATE: &[u8] = b"gate";
+const POISON: &[u8] = b"poison";
 
 /// Records each applied message in `effects`; fails every time when told to.
+/// A message whose payload is `gate` waits for `gate` to be notified; one
+/// whose payload is `poison` can never be applied.
 struct Recorder {
     calls: Arc<AtomicU32>,
     always_fail: Arc<AtomicBool>,
+    gate: Arc<Notify>,
 }
 
 impl Handler for Recorder {
@@ -34,10 +40,16 @@ impl Handler for Recorder {
     ) -> BoxFuture<'a, Result<(), HandlerError>> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
+            if message.payload == GATE {
+                self.gate.notified().await;
+            }
             sqlx::query("INSERT INTO effects (message_id) VALUES ($1)")
                 .bind(&message.id)
                 .execute(&mut *tx)
                 .await?;
+            if message.payload == POISON {
+                return Err(HandlerError::Permanent(anyhow::anyhow!("poison")));
+            }
             if self.always_fail.load(Ordering::SeqCst) {
                 return Err(HandlerError::Transient(anyhow::anyhow!(
                     "downstream is down"
@@ -53,6 +65,7 @@ struct Harness {
     bus: BusConfig,
     calls: Arc<AtomicU32>,
     failing: Arc<AtomicBool>,
+    gate: Arc<Notify>,
     stop: CancellationToken,
 }
 
@@ -72,6 +85,7 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
     let bus = Bus::new(config.clone());
     let calls = Arc::new(AtomicU32::new(0));
     let failing = Arc::new(AtomicBool::new(always_fail));
+    let gate = Arc::new(Notify::new());
     let consumer = Consumer {
         service: "probe",
         kind: QueueKind::Events,
@@ -79,6 +93,7 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
         handler: Arc::new(Recorder {
             calls: calls.clone(),
             always_fail: failing.clone(),
+            gate: gate.clone(),
         }),
     };
     let stop = CancellationToken::new();
@@ -94,6 +109,7 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
         bus: config,
         calls,
         failing,
+        gate,
         stop,
     })
 }
@@ -103,12 +119,17 @@ async fn publish(
     message: &OutgoingMessage,
     times: usize,
 ) -> anyhow::Result<()> {
+    publish_all(config, &vec![message; times]).await
+}
+
+/// Publishes `messages` in order, each confirmed.
+async fn publish_all(config: &BusConfig, messages: &[&OutgoingMessage]) -> anyhow::Result<()> {
     let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
     let channel = connection.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    for _ in 0..times {
+    for message in messages {
         let confirm = channel
             .basic_publish(
                 config.events_exchange().into(),
@@ -126,13 +147,17 @@ async fn publish(
 }
 
 fn probe() -> OutgoingMessage {
+    probe_with(b"")
+}
+
+fn probe_with(payload: &[u8]) -> OutgoingMessage {
     OutgoingMessage {
         id: uuid::Uuid::now_v7(),
         message_type: PROBE.into(),
         source: "//partnerhub/test".into(),
         subject: "probes/1".into(),
         time: chrono::Utc::now(),
-        payload: vec![],
+        payload: payload.to_vec(),
         traceparent: None,
         tracestate: None,
     }
@@ -171,21 +196,7 @@ async fn a_message_delivered_twice_has_one_effect() -> anyhow::Result<()> {
 async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> anyhow::Result<()> {
     let h = start(true).await?;
     publish(&h.bus, &probe(), 1).await?;
-    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
-    let channel = connection.create_channel().await?;
-    let dead_queue = format!("{}.dead", h.bus.queue("probe", QueueKind::Events));
-    let dead = eventually(Duration::from_secs(15), || {
-        let channel = channel.clone();
-        let queue = dead_queue.clone();
-        async move {
-            channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .ok()
-                .flatten()
-        }
-    })
-    .await?;
+    let dead = first_dead_letter(&h.bus).await?;
     assert_eq!(h.calls.load(Ordering::SeqCst), h.bus.max_attempts);
     let attempt = dead
         .delivery
@@ -198,7 +209,6 @@ async fn a_message_that_always_fails_is_dead_lettered_after_max_attempts() -> an
         Some(AMQPValue::LongLongInt(i64::from(h.bus.max_attempts)))
     );
     assert_eq!(effects(&h.pool).await, 0, "failed attempts must roll back");
-    connection.close(200, "done".into()).await?;
     h.stop.cancel();
     delete_exchanges(h.bus);
     Ok(())
@@ -258,6 +268,110 @@ async fn dead_letters_are_listed_in_place_and_replayed_once_the_cause_is_fixed()
         dead::replay(&h.bus, "probe", QueueKind::Events, 10).await?,
         0
     );
+    h.stop.cancel();
+    delete_exchanges(h.bus);
+    Ok(())
+}
+
+/// The first message of the probe's dead-letter queue, taken off it.
+async fn first_dead_letter(bus: &BusConfig) -> anyhow::Result<lapin::message::BasicGetMessage> {
+    let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    let dead_queue = format!("{}.dead", bus.queue("probe", QueueKind::Events));
+    let dead = eventually(Duration::from_secs(15), || {
+        let channel = channel.clone();
+        let queue = dead_queue.clone();
+        async move {
+            channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .ok()
+                .flatten()
+        }
+    })
+    .await?;
+    connection.close(200, "done".into()).await?;
+    Ok(dead)
+}
+
+/// Waits until `calls` reached `n`.
+async fn calls_reach(calls: &Arc<AtomicU32>, n: u32) -> anyhow::Result<()> {
+    eventually(Duration::from_secs(15), || {
+        let seen = calls.load(Ordering::SeqCst);
+        async move { (seen >= n).then_some(()) }
+    })
+    .await
+}
+
+/// Waits until `effects` holds `n` rows.
+async fn effects_reach(pool: &PgPool, n: i64) -> anyhow::Result<()> {
+    eventually(Duration::from_secs(20), || async move {
+        (effects(pool).await >= n).then_some(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn deliveries_in_hand_share_a_transaction_and_a_failing_one_is_set_apart()
+-> anyhow::Result<()> {
+    let h = start(false).await?;
+    let ids = |messages: &[OutgoingMessage]| {
+        messages
+            .iter()
+            .map(|m| m.id.to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // While the handler holds a first message, ten more arrive: they are in
+    // hand together when it is released, and commit in fewer transactions
+    // than messages (one, unless the broker split them).
+    publish(&h.bus, &probe_with(GATE), 1).await?;
+    calls_reach(&h.calls, 1).await?;
+    let good: Vec<_> = (0..10).map(|_| probe()).collect();
+    publish_all(&h.bus, &good.iter().collect::<Vec<_>>()).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.gate.notify_one();
+    effects_reach(&h.pool, 11).await?;
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM effects WHERE message_id = ANY($1)",
+    )
+    .bind(ids(&good))
+    .fetch_one(&h.pool)
+    .await?;
+    assert!(
+        transactions < good.len() as i64,
+        "{transactions} transactions for {} messages in hand",
+        good.len()
+    );
+
+    // Again, with a message that can never be applied in the middle: the
+    // others are applied exactly once, it is dead-lettered, and none of its
+    // effects stays.
+    let before = h.calls.load(Ordering::SeqCst);
+    publish(&h.bus, &probe_with(GATE), 1).await?;
+    calls_reach(&h.calls, before + 1).await?;
+    let poison = probe_with(POISON);
+    let mut batch: Vec<_> = (0..4).map(|_| probe()).collect();
+    batch.push(poison.clone());
+    batch.extend((0..5).map(|_| probe()));
+    publish_all(&h.bus, &batch.iter().collect::<Vec<_>>()).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.gate.notify_one();
+    effects_reach(&h.pool, 11 + 1 + 9).await?;
+
+    let dead = first_dead_letter(&h.bus).await?;
+    assert_eq!(dead.delivery.data, POISON);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM effects")
+            .fetch_one(&h.pool)
+            .await?;
+    assert_eq!((rows, distinct), (21, 21), "an effect was applied twice");
+    let poisoned: i64 = sqlx::query_scalar("SELECT count(*) FROM effects WHERE message_id = $1")
+        .bind(poison.id.to_string())
+        .fetch_one(&h.pool)
+        .await?;
+    assert_eq!(poisoned, 0, "the failing message left an effect");
     h.stop.cancel();
     delete_exchanges(h.bus);
     Ok(())

@@ -42,6 +42,9 @@ pub struct SuiteOptions {
     /// Rate limits of the public methods; by default so high that tests
     /// signing up many users from 127.0.0.1 never meet them.
     pub rate_limits: Option<RateLimitSettings>,
+    /// Each service's pool size (default 3, so that several suites share
+    /// PostgreSQL's connections; the bench uses the production default).
+    pub database_max_connections: Option<u32>,
 }
 
 /// A deployment's bus for [`SuiteOptions::deployment_bus`].
@@ -174,6 +177,9 @@ impl Suite {
                 s.bus.url = url.clone();
             }
             s.limits.rate_limits = options.rate_limits.clone().unwrap_or_else(unlimited);
+            if let Some(max) = options.database_max_connections {
+                s.database_max_connections = max;
+            }
             s
         };
         let shutdown = CancellationToken::new();
@@ -350,12 +356,17 @@ impl Suite {
 
     /// A pool on the database of `service`, to check what a service stored.
     pub async fn pool(&self, service: &str) -> anyhow::Result<PgPool> {
+        self.pool_of(service, 2).await
+    }
+
+    /// A pool of `max_connections` on the database of `service`.
+    pub async fn pool_of(&self, service: &str, max_connections: u32) -> anyhow::Result<PgPool> {
         let url = self
             .databases
             .get(service)
             .ok_or_else(|| anyhow::anyhow!("no service {service}"))?;
         Ok(sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(max_connections)
             .connect(url)
             .await?)
     }

@@ -241,12 +241,12 @@ async fn serve(names: Vec<Name>) -> anyhow::Result<()> {
         25u64,
     )?);
     let shutdown = CancellationToken::new();
-    // Build every service first (bind, migrate): a configuration or database
-    // problem stops the process before anything serves.
-    let mut built = Vec::new();
-    for name in names {
-        built.push(services::build(name, &env).await?);
-    }
+    // Build every service first (bind, migrate), all at once: a
+    // configuration or database problem stops the process before anything
+    // serves.
+    let built =
+        futures::future::try_join_all(names.into_iter().map(|name| services::build(name, &env)))
+            .await?;
     let mut tasks = JoinSet::new();
     for service in built {
         let token = shutdown.clone();

@@ -74,9 +74,9 @@ pub struct Pipeline {
 impl Pipeline {
     /// A fresh database (platform migrations: outbox, inbox), the relay and
     /// the consumer on a fresh namespace with quorum queues.
-    pub async fn start(amqp_url: &str) -> anyhow::Result<Self> {
-        let pool = platform_database("benchproducer").await?;
-        let consumer_pool = platform_database("benchconsumer").await?;
+    pub async fn start(amqp_url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        let pool = platform_database("benchproducer", pool_size).await?;
+        let consumer_pool = platform_database("benchconsumer", pool_size).await?;
         let mut config = BusConfig::new(amqp_url);
         config.namespace = format!("bench{}", partnerhub_testkit::unique());
         let bus = Bus::new(config.clone());
@@ -233,11 +233,11 @@ async fn write(pool: &PgPool, times: &Times) -> anyhow::Result<()> {
 
 /// A fresh database with the platform's migrations (outbox, inbox) and a
 /// table to write to.
-async fn platform_database(label: &str) -> anyhow::Result<PgPool> {
+async fn platform_database(label: &str, pool_size: u32) -> anyhow::Result<PgPool> {
     let url = partnerhub_testkit::database_url(label);
     let pool = partnerhub_platform::db::prepare(
         &url,
-        crate::db::SERVICE_POOL_SIZE,
+        pool_size,
         &sqlx::migrate::Migrator::with_migrations(Vec::new()),
     )
     .await?;

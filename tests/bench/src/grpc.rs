@@ -46,7 +46,8 @@ pub async fn start_echo(stop: CancellationToken) -> anyhow::Result<SocketAddr> {
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
     tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // The services' own accept settings (TCP_NODELAY).
+        let incoming = partnerhub_platform::server::incoming(listener);
         let served = tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())

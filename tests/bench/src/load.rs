@@ -20,6 +20,9 @@ pub struct LoadSettings {
     pub duration: Duration,
     /// Unmeasured time before it.
     pub warmup: Duration,
+    /// Connections of every database pool: the services', the ceiling's
+    /// and the event path's.
+    pub pool_size: u32,
 }
 
 /// One unit of work, called again as soon as it returns.

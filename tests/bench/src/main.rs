@@ -41,6 +41,10 @@ struct Args {
     /// Calls in flight (closed-loop workers).
     #[arg(long, default_value_t = 32)]
     in_flight: usize,
+    /// Connections per database pool (default: the services' production
+    /// default, 10; 3 with --quick, which runs beside the test suite).
+    #[arg(long)]
+    pool_size: Option<u32>,
     /// The `partnerhub` binary for row 6 (default: next to this one).
     #[arg(long)]
     partnerhub: Option<PathBuf>,
@@ -69,6 +73,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             Duration::from_secs(2)
         },
+        pool_size: args.pool_size.unwrap_or(if args.quick {
+            3
+        } else {
+            partnerhub_platform::config::DEFAULT_DATABASE_MAX_CONNECTIONS
+        }),
     };
     let plan = rows::Plan {
         settings,

@@ -89,6 +89,13 @@ impl Row {
         self
     }
 
+    /// A ratio shown for context, without a goal (`what` says what it is).
+    pub fn context_ratio(mut self, ratio: f64, what: &str) -> Self {
+        self.ratio = Some(ratio);
+        self.goal = what.to_owned();
+        self
+    }
+
     /// This row's ratio to `reference`, which must be at most `maximum`.
     pub fn ratio_at_most(mut self, reference: f64, maximum: f64, of: &str) -> Self {
         let ratio = self.value / reference.max(f64::MIN_POSITIVE);
@@ -157,10 +164,11 @@ impl Machine {
 /// The table, as printed.
 pub fn table(report: &Report) -> String {
     let mut out = format!(
-        "partnerhub bench ({}): {} connections, {} in flight, {:?} per row after {:?} warm-up; {} cores, load {}\n",
+        "partnerhub bench ({}): {} connections, {} in flight, pools of {}, {:?} per row after {:?} warm-up; {} cores, load {}\n",
         report.mode,
         report.settings.connections,
         report.settings.in_flight,
+        report.settings.pool_size,
         report.settings.duration,
         report.settings.warmup,
         report.machine.cores,

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use partnerhub_proto::profile::v1::ProgramKind;
-use partnerhub_testkit::{Company, Suite, clients};
+use partnerhub_testkit::{Company, Suite, SuiteOptions, clients};
 use tokio_util::sync::CancellationToken;
 
 use crate::growth::{Growth, Lists};
@@ -47,7 +47,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         echo,
     ));
 
-    let suite = Suite::start().await?;
+    let suite = Suite::start_with(SuiteOptions {
+        database_max_connections: Some(settings.pool_size),
+        ..SuiteOptions::default()
+    })
+    .await?;
     suite.wait_serving().await?;
     let companies = enroll(&suite, settings.in_flight).await?;
 
@@ -60,7 +64,31 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ),
     );
 
-    let pool = crate::db::fresh_pool().await?;
+    let accounts = companies
+        .iter()
+        .map(|c| {
+            partnerhub_platform::validate::resource_id(&c.account, "accounts")
+                .ok()
+                .and_then(|id| id.parse().ok())
+                .with_context(|| format!("bad account {}", c.account))
+        })
+        .collect::<anyhow::Result<Vec<uuid::Uuid>>>()?;
+    let profile_pool = suite.pool_of("profile", settings.pool_size).await?;
+    let select = crate::db::select_ceiling(settings, &profile_pool, &accounts).await?;
+    profile_pool.close().await;
+    rows.push(
+        Row::load(
+            "db_read_ceiling",
+            "2 database read ceiling: the read's SELECT alone",
+            select,
+        )
+        .context_ratio(
+            read.per_second / select.per_second.max(f64::MIN_POSITIVE),
+            "read ÷ this (context)",
+        ),
+    );
+
+    let pool = crate::db::fresh_pool(settings.pool_size).await?;
     let database = crate::db::insert_ceiling(settings, &pool).await?;
     pool.close().await;
     rows.push(Row::load(
@@ -86,7 +114,8 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             bus.publish,
         )
     });
-    let pipeline = crate::events::Pipeline::start(partnerhub_testkit::AMQP_URL).await?;
+    let pipeline =
+        crate::events::Pipeline::start(partnerhub_testkit::AMQP_URL, settings.pool_size).await?;
     let events = pipeline.throughput(settings).await?;
     let latency = pipeline.latency_at(EVENT_RATE, settings.duration).await?;
     pipeline.stop().await?;

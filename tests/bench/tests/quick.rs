@@ -10,6 +10,7 @@ use anyhow::Context;
 const ROWS: &[&str] = &[
     "grpc_ceiling",
     "read_path",
+    "db_read_ceiling",
     "db_ceiling",
     "write_path",
     "bus_ceiling",

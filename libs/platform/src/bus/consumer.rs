@@ -1,7 +1,9 @@
-//! Consumers: each delivery is applied in one database transaction together
+//! Consumers: each delivery is applied in a database transaction together
 //! with its inbox row (so a duplicate has no second effect), acknowledged only
 //! after that transaction committed, retried after a delay when the handler
 //! fails, and dead-lettered after `max_attempts` or when it can never succeed.
+//! The deliveries already in hand (up to the prefetch) share one transaction,
+//! in queue order; when one of them fails they are applied one by one.
 
 use std::sync::Arc;
 
@@ -170,7 +172,7 @@ impl Consumer {
     }
 }
 
-/// Consumes until `stop` fires (after the current message) or the channel
+/// Consumes until `stop` fires (after the current batch) or the channel
 /// fails.
 pub(crate) async fn run(
     channel: Channel,
@@ -188,7 +190,7 @@ pub(crate) async fn run(
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let mut deliveries = channel
+    let deliveries = channel
         .basic_consume(
             queue.as_str().into(),
             format!("{}-{}", consumer.inbox_name(), uuid::Uuid::new_v4()).into(),
@@ -196,118 +198,201 @@ pub(crate) async fn run(
             FieldTable::default(),
         )
         .await?;
+    // Whatever has arrived, up to the prefetch, is applied together.
+    let mut batches = deliveries.ready_chunks(usize::from(config.prefetch.max(1)));
+    let ctx = Context {
+        channel: &channel,
+        consumer: &consumer,
+        config: &config,
+        pool: &pool,
+        queue: &queue,
+    };
     loop {
         let next = tokio::select! {
             () = stop.cancelled() => break,
-            next = deliveries.next() => next,
+            next = batches.next() => next,
         };
-        let Some(delivery) = next else { break };
-        let delivery = delivery?;
-        process(&channel, &consumer, &config, &pool, &queue, delivery).await?;
+        let Some(batch) = next else { break };
+        let batch = batch.into_iter().collect::<lapin::Result<Vec<_>>>()?;
+        ctx.process_batch(batch).await?;
     }
     Ok(())
 }
 
-async fn process(
-    channel: &Channel,
-    consumer: &Consumer,
-    config: &BusConfig,
-    pool: &PgPool,
-    queue: &str,
-    delivery: Delivery,
-) -> lapin::Result<()> {
-    let message = match IncomingMessage::from_delivery(&delivery) {
-        Ok(m) => m,
-        Err(reason) => {
-            tracing::warn!(%queue, %reason, "Dead-lettered a message without a valid envelope.");
-            return forward(channel, &delivery, &format!("{queue}.dead"), 0, &reason).await;
+/// What processing a delivery needs.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    channel: &'a Channel,
+    consumer: &'a Consumer,
+    config: &'a BusConfig,
+    pool: &'a PgPool,
+    queue: &'a str,
+}
+
+impl Context<'_> {
+    /// Applies the deliveries in hand in one transaction, in their order,
+    /// and acknowledges them once it committed: one commit for many
+    /// messages. If any of them fails, nothing of the batch is kept and each
+    /// is applied on its own, so that only the failing one is retried or
+    /// dead-lettered, exactly as when it arrives alone.
+    async fn process_batch(&self, batch: Vec<Delivery>) -> lapin::Result<()> {
+        let mut messages = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            match IncomingMessage::from_delivery(&delivery) {
+                Ok(message) => messages.push((delivery, message)),
+                Err(reason) => self.dead_envelope(&delivery, &reason).await?,
+            }
         }
-    };
-    let span = tracing::info_span!(
-        "consume",
-        consumer = %consumer.inbox_name(),
-        message_type = %message.message_type,
-        message_id = %message.id,
-        attempt = message.attempt,
-    );
-    crate::telemetry::set_parent_from(
-        &span,
-        message.traceparent.as_deref(),
-        message.tracestate.as_deref(),
-    );
-    let started = std::time::Instant::now();
-    let outcome = apply(pool, consumer, &message)
+        if messages.len() > 1 {
+            let started = std::time::Instant::now();
+            match self.apply_all(&messages).await {
+                Ok(()) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    for (delivery, message) in &messages {
+                        self.count(message, "ack", seconds);
+                        delivery.acker.ack(BasicAckOptions::default()).await?;
+                    }
+                    return Ok(());
+                }
+                Err(e) => tracing::debug!(
+                    queue = self.queue,
+                    messages = messages.len(),
+                    error = %format!("{e:#}"),
+                    "A batch failed; applying its messages one by one."
+                ),
+            }
+        }
+        for (delivery, message) in messages {
+            self.process(delivery, message).await?;
+        }
+        Ok(())
+    }
+
+    async fn dead_envelope(&self, delivery: &Delivery, reason: &str) -> lapin::Result<()> {
+        let queue = self.queue;
+        tracing::warn!(%queue, %reason, "Dead-lettered a message without a valid envelope.");
+        forward(self.channel, delivery, &format!("{queue}.dead"), 0, reason).await
+    }
+
+    fn span(&self, message: &IncomingMessage) -> tracing::Span {
+        let span = tracing::info_span!(
+            "consume",
+            consumer = %self.consumer.inbox_name(),
+            message_type = %message.message_type,
+            message_id = %message.id,
+            attempt = message.attempt,
+        );
+        crate::telemetry::set_parent_from(
+            &span,
+            message.traceparent.as_deref(),
+            message.tracestate.as_deref(),
+        );
+        span
+    }
+
+    fn count(&self, message: &IncomingMessage, label: &'static str, seconds: f64) {
+        crate::metrics::consumed(
+            &self.consumer.inbox_name(),
+            &message.message_type,
+            label,
+            seconds,
+        );
+    }
+
+    /// Applies one message in its own transaction, then acknowledges it,
+    /// retries it or dead-letters it.
+    async fn process(&self, delivery: Delivery, message: IncomingMessage) -> lapin::Result<()> {
+        let (channel, config, queue) = (self.channel, self.config, self.queue);
+        let span = self.span(&message);
+        let started = std::time::Instant::now();
+        let outcome = async {
+            let mut tx = self.pool.begin().await?;
+            apply(&mut tx, self.consumer, &message).await?;
+            tx.commit().await?;
+            Ok::<_, HandlerError>(())
+        }
         .instrument(span.clone())
         .await;
-    let _entered = span.enter();
-    // An unreachable database is not the message's fault: it keeps its
-    // attempt count and goes round the retry queue until the database is back.
-    let attempt = match &outcome {
-        Err(e) if e.is_unavailable() => message.attempt,
-        _ => message.attempt + 1,
-    };
-    let label = match &outcome {
-        Ok(()) => "ack",
-        Err(HandlerError::Transient(_)) if attempt < config.max_attempts => "retry",
-        Err(_) => "dead",
-    };
-    crate::metrics::consumed(
-        &consumer.inbox_name(),
-        &message.message_type,
-        label,
-        started.elapsed().as_secs_f64(),
-    );
-    match outcome {
-        Ok(()) => delivery
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map(drop),
-        Err(HandlerError::Permanent(e)) => {
-            tracing::warn!(error = %format!("{e:#}"), "Dead-lettered a message that cannot be handled.");
-            forward(
-                channel,
-                &delivery,
-                &format!("{queue}.dead"),
-                message.attempt + 1,
-                &format!("{e:#}"),
-            )
-            .await
-        }
-        Err(HandlerError::Transient(e)) => {
-            if attempt >= config.max_attempts {
-                tracing::warn!(error = %format!("{e:#}"), attempt, "Dead-lettered a message after its last attempt.");
+        let _entered = span.enter();
+        // An unreachable database is not the message's fault: it keeps its
+        // attempt count and goes round the retry queue until the database is back.
+        let attempt = match &outcome {
+            Err(e) if e.is_unavailable() => message.attempt,
+            _ => message.attempt + 1,
+        };
+        let label = match &outcome {
+            Ok(()) => "ack",
+            Err(HandlerError::Transient(_)) if attempt < config.max_attempts => "retry",
+            Err(_) => "dead",
+        };
+        self.count(&message, label, started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(()) => delivery
+                .acker
+                .ack(BasicAckOptions::default())
+                .await
+                .map(drop),
+            Err(HandlerError::Permanent(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "Dead-lettered a message that cannot be handled.");
                 forward(
                     channel,
                     &delivery,
                     &format!("{queue}.dead"),
-                    attempt,
-                    &format!("{e:#}"),
-                )
-                .await
-            } else {
-                tracing::info!(error = %format!("{e:#}"), attempt, "Message failed; it will be retried.");
-                forward(
-                    channel,
-                    &delivery,
-                    &format!("{queue}.retry"),
-                    attempt,
+                    message.attempt + 1,
                     &format!("{e:#}"),
                 )
                 .await
             }
+            Err(HandlerError::Transient(e)) => {
+                if attempt >= config.max_attempts {
+                    tracing::warn!(error = %format!("{e:#}"), attempt, "Dead-lettered a message after its last attempt.");
+                    forward(
+                        channel,
+                        &delivery,
+                        &format!("{queue}.dead"),
+                        attempt,
+                        &format!("{e:#}"),
+                    )
+                    .await
+                } else {
+                    tracing::info!(error = %format!("{e:#}"), attempt, "Message failed; it will be retried.");
+                    forward(
+                        channel,
+                        &delivery,
+                        &format!("{queue}.retry"),
+                        attempt,
+                        &format!("{e:#}"),
+                    )
+                    .await
+                }
+            }
         }
+    }
+
+    /// Applies every message in one transaction, in order.
+    async fn apply_all(
+        &self,
+        messages: &[(Delivery, IncomingMessage)],
+    ) -> Result<(), HandlerError> {
+        let mut tx = self.pool.begin().await?;
+        for (_, message) in messages {
+            apply(&mut tx, self.consumer, message)
+                .instrument(self.span(message))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 
-/// Applies a message once: the inbox row and the handler's writes commit
-/// together; a message already in the inbox is skipped.
+/// Applies a message once in the caller's transaction: the inbox row and
+/// the handler's writes commit together; a message already in the inbox is
+/// skipped.
 async fn apply(
-    pool: &PgPool,
+    tx: &mut PgConnection,
     consumer: &Consumer,
     message: &IncomingMessage,
 ) -> Result<(), HandlerError> {
-    let mut tx = pool.begin().await?;
     let fresh = sqlx::query(
         "INSERT INTO inbox (consumer, message_id, message_type) VALUES ($1, $2, $3)
          ON CONFLICT DO NOTHING",
@@ -323,9 +408,7 @@ async fn apply(
         tracing::debug!("Skipped a message already applied.");
         return Ok(());
     }
-    consumer.handler.handle(&mut tx, message).await?;
-    tx.commit().await?;
-    Ok(())
+    consumer.handler.handle(tx, message).await
 }
 
 /// Publishes a copy of `delivery` to `queue` (through the default exchange),
