@@ -129,14 +129,18 @@ async fn call(
 }
 
 /// `workers` callers, each calling as soon as its last call returned, for
-/// `duration`: the peak the deployment sustains.
+/// `warm_up` and then `duration`: the peak the deployment sustains, counted
+/// over `duration` only, once the event consumers' work on the writes of the
+/// warm-up competes for the same cores (as it does in the soak).
 pub async fn closed_loop(
     channel: Channel,
     companies: &[Company],
     workers: usize,
+    warm_up: Duration,
     duration: Duration,
 ) -> anyhow::Result<MixStats> {
-    let started = Instant::now();
+    let warm_until = Instant::now() + warm_up;
+    let started = warm_until;
     let counter = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for w in 0..workers {
@@ -144,10 +148,19 @@ pub async fn closed_loop(
         let (channel, counter) = (channel.clone(), counter.clone());
         let mut stats = MixStats::new()?;
         tasks.spawn(async move {
-            while started.elapsed() < duration {
+            loop {
+                let now = Instant::now();
+                if now >= started && now - started >= duration {
+                    break;
+                }
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let (write, took, outcome) = call(channel.clone(), &company, n).await;
-                stats.record(write, took, outcome);
+                if now >= warm_until {
+                    stats.record(write, took, outcome);
+                } else if let Err(status) = outcome {
+                    // A failure during the warm-up still counts.
+                    stats.record(write, took, Err(status));
+                }
             }
             stats
         });
