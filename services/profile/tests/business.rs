@@ -759,6 +759,11 @@ async fn verification_events_move_programs() -> anyhow::Result<()> {
     );
 
     let events = tap.drain(common::QUIET).await?;
+    // B's enrollment, made before the tap bound, may be relayed after it.
+    let changes: Vec<_> = status_changes(&events)
+        .into_iter()
+        .filter(|(_, _, old, _)| old != "PROGRAM_STATUS_UNSPECIFIED")
+        .collect();
     let mut expected = vec![
         change(&a, ProgramKind::Partner, "PENDING", "ACTIVE"),
         change(
@@ -777,7 +782,7 @@ async fn verification_events_move_programs() -> anyhow::Result<()> {
         change(&b, ProgramKind::CspIndirectReseller, "PENDING", "DECLINED"),
     ];
     expected.sort();
-    assert_eq!(status_changes(&events), expected);
+    assert_eq!(changes, expected);
     tap.close().await;
     h.stop().await
 }

@@ -82,17 +82,18 @@ pub async fn applied(deployment: &Deployment) -> anyhow::Result<Applied> {
         let n: i64 = sqlx::query_scalar(sql).bind(EVENT).fetch_one(&pool).await?;
         anyhow::Ok(n)
     };
+    // Cases and inbox rows in one statement (one snapshot): a consumer
+    // commits a whole batch of both at once, between two statements.
+    let (verification_cases, verification_inbox): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM cases WHERE trigger = 'LEGAL_PROFILE'),
+                (SELECT count(*) FROM inbox WHERE consumer = 'verification.events' AND message_type = $1)",
+    )
+    .bind(EVENT)
+    .fetch_one(&verification)
+    .await?;
     let applied = Applied {
-        verification_cases: count(
-            verification.clone(),
-            "SELECT count(*) FROM cases WHERE trigger = 'LEGAL_PROFILE' AND $1 <> ''",
-        )
-        .await?,
-        verification_inbox: count(
-            verification.clone(),
-            "SELECT count(*) FROM inbox WHERE consumer = 'verification.events' AND message_type = $1",
-        )
-        .await?,
+        verification_cases,
+        verification_inbox,
         notification_inbox: count(
             notification.clone(),
             "SELECT count(*) FROM inbox WHERE consumer = 'notification.events' AND message_type = $1",
