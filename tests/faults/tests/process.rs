@@ -104,10 +104,12 @@ async fn sigterm_under_load_fails_no_call_in_flight() -> anyhow::Result<()> {
     let mut deployment = Deployment::start().await?;
     let companies = load::companies(&deployment, 16).await?;
     let before = counts::versions(&deployment, &companies).await?;
+    // No cap that the stream could reach before the signal: it stops when
+    // told to.
     let stream = WriteStream::start(
         deployment.channel("profile")?,
         &companies,
-        writes,
+        writes * 100,
         Duration::from_millis(100),
     );
 
