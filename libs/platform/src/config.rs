@@ -104,6 +104,7 @@ impl ServiceSettings {
             .get("PARTNERHUB_AMQP_NAMESPACE")
             .unwrap_or_else(|| "partnerhub".into());
         bus.prefetch = parse(env, "PARTNERHUB_AMQP_PREFETCH", bus.prefetch)?;
+        bus.batch = parse(env, "PARTNERHUB_AMQP_BATCH", bus.batch)?;
         bus.max_attempts = parse(env, "PARTNERHUB_AMQP_MAX_ATTEMPTS", bus.max_attempts)?;
         bus.retry_delay = Duration::from_millis(parse(
             env,

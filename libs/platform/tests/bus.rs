@@ -81,7 +81,8 @@ async fn start(always_fail: bool) -> anyhow::Result<Harness> {
     sqlx::query("CREATE TABLE effects (message_id TEXT NOT NULL)")
         .execute(&pool)
         .await?;
-    let config = bus_config(AMQP_URL);
+    let mut config = bus_config(AMQP_URL);
+    config.batch = config.prefetch;
     let bus = Bus::new(config.clone());
     let calls = Arc::new(AtomicU32::new(0));
     let failing = Arc::new(AtomicBool::new(always_fail));

@@ -79,6 +79,8 @@ impl Pipeline {
         let consumer_pool = platform_database("benchconsumer", pool_size).await?;
         let mut config = BusConfig::new(amqp_url);
         config.namespace = format!("bench{}", partnerhub_testkit::unique());
+        // Measured with consumer batching on (PARTNERHUB_AMQP_BATCH=32).
+        config.batch = config.prefetch;
         let bus = Bus::new(config.clone());
         let times = Arc::new(Times::default());
         let stop = CancellationToken::new();

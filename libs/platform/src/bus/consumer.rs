@@ -199,7 +199,8 @@ pub(crate) async fn run(
         )
         .await?;
     // Whatever has arrived, up to the prefetch, is applied together.
-    let mut batches = deliveries.ready_chunks(usize::from(config.prefetch.max(1)));
+    let mut batches =
+        deliveries.ready_chunks(usize::from(config.batch.min(config.prefetch).max(1)));
     let ctx = Context {
         channel: &channel,
         consumer: &consumer,
