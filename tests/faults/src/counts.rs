@@ -154,6 +154,23 @@ pub async fn diverged(
     Ok(out)
 }
 
+/// [`expect_exactly_once`], then prints what was checked: the events, the
+/// counts, and how long delivery took (under `delivered`).
+pub async fn report_exactly_once(
+    test: &str,
+    deployment: &Deployment,
+    companies: &[Company],
+    events: i64,
+    timeout: Duration,
+    delivered: &str,
+) -> anyhow::Result<Applied> {
+    let (applied, took) = expect_exactly_once(deployment, companies, events, timeout).await?;
+    crate::figure(test, "events checked per consumer", events);
+    crate::figure(test, "applied", format!("{applied:?}"));
+    crate::figure(test, delivered, format!("{:.1}", took.as_secs_f64()));
+    Ok(applied)
+}
+
 /// Waits until every consumer applied `events` legal-profile events (and
 /// no more: it looks again after a pause), then checks that no dead-letter
 /// queue holds anything. Returns the counts and how long delivery took.

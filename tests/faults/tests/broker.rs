@@ -98,20 +98,15 @@ async fn closed_connections_and_a_stopped_broker_lose_no_event() -> anyhow::Resu
         log.acked.len()
     );
 
-    let (applied, delivered_in) = counts::expect_exactly_once(
+    counts::report_exactly_once(
+        TEST,
         &deployment,
         &companies,
         events,
         Duration::from_secs(size.pick(300, 900)),
+        "delivery finished after the last write (s)",
     )
     .await?;
-    figure(TEST, "events checked per consumer", events);
-    figure(TEST, "applied", format!("{applied:?}"));
-    figure(
-        TEST,
-        "delivery finished after the last write (s)",
-        format!("{:.1}", delivered_in.as_secs_f64()),
-    );
     figure(TEST, "dead letters", 0);
     Ok(())
 }

@@ -131,19 +131,14 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
 
     let after = counts::versions(&deployment, &companies).await?;
     let events: i64 = after.iter().map(|(id, v)| v - before[id]).sum();
-    let (applied, delivered_in) = counts::expect_exactly_once(
+    counts::report_exactly_once(
+        TEST,
         &deployment,
         &companies,
         events,
         Duration::from_secs(size.pick(300, 900)),
+        "delivery finished after the soak (s)",
     )
     .await?;
-    figure(TEST, "events checked per consumer", events);
-    figure(TEST, "applied", format!("{applied:?}"));
-    figure(
-        TEST,
-        "delivery finished after the soak (s)",
-        format!("{:.1}", delivered_in.as_secs_f64()),
-    );
     Ok(())
 }
