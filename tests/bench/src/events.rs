@@ -79,7 +79,7 @@ impl Pipeline {
         let consumer_pool = platform_database("benchconsumer", pool_size).await?;
         let mut config = BusConfig::new(amqp_url);
         config.namespace = format!("bench{}", partnerhub_testkit::unique());
-        // Measured with consumer batching on (PARTNERHUB_AMQP_BATCH=32).
+        // Consumer batching as deployed (PARTNERHUB_AMQP_BATCH, the prefetch).
         config.batch = config.prefetch;
         let bus = Bus::new(config.clone());
         let times = Arc::new(Times::default());

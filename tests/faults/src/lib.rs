@@ -8,6 +8,7 @@
 
 pub mod binary;
 pub mod counts;
+pub mod cpu;
 pub mod deployment;
 pub mod load;
 pub mod mixed;

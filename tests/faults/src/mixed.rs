@@ -3,8 +3,8 @@
 //! it goes (the peak), then paced at a fraction of that peak.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -111,6 +111,88 @@ impl MixStats {
     }
 }
 
+/// What the paced load is doing, read by a sampler while it runs: the
+/// soak prints it per window to show when and how the service falls behind.
+pub struct Progress {
+    answered: AtomicU64,
+    failed: AtomicU64,
+    not_started: AtomicU64,
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
+    latency: Mutex<Histogram<u64>>,
+}
+
+/// One window of [`Progress`].
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Calls answered (either way) in the window.
+    pub answered: u64,
+    /// Of which failed.
+    pub failed: u64,
+    /// Calls not started in the window.
+    pub not_started: u64,
+    /// Calls in flight at the end of the window.
+    pub in_flight: u64,
+    /// Most calls in flight at once in the window.
+    pub peak_in_flight: u64,
+    /// Latency p50 and p99 of the window's answers, in milliseconds.
+    pub p50_ms: f64,
+    /// See `p50_ms`.
+    pub p99_ms: f64,
+}
+
+impl Progress {
+    /// Nothing counted yet.
+    pub fn new() -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            answered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            not_started: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
+            latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        }))
+    }
+
+    /// What happened since the last call, and starts a new window.
+    pub fn take(&self) -> Window {
+        let in_flight = self.in_flight.load(Ordering::SeqCst);
+        let (p50_ms, p99_ms) = {
+            let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+            let q = |q| latency.value_at_quantile(q) as f64 / 1000.0;
+            let quantiles = (q(0.5), q(0.99));
+            latency.reset();
+            quantiles
+        };
+        Window {
+            answered: self.answered.swap(0, Ordering::SeqCst),
+            failed: self.failed.swap(0, Ordering::SeqCst),
+            not_started: self.not_started.swap(0, Ordering::SeqCst),
+            in_flight,
+            peak_in_flight: self.peak_in_flight.swap(in_flight, Ordering::SeqCst),
+            p50_ms,
+            p99_ms,
+        }
+    }
+
+    fn started(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn answered(&self, took: Duration, ok: bool) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.answered.fetch_add(1, Ordering::SeqCst);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+        }
+        self.latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(took.as_micros() as u64);
+    }
+}
+
 /// Call number `n` of the mix: every [`WRITE_EVERY`]th a legal-name change.
 async fn call(
     channel: Channel,
@@ -174,17 +256,17 @@ pub async fn closed_loop(
 }
 
 /// Calls started at `rate` per second for `duration`, whatever their
-/// latency (open loop), over all `companies`.
+/// latency (open loop), over all `companies`; `progress` follows it.
 pub async fn open_loop(
     channel: Channel,
     companies: Vec<Company>,
     rate: f64,
     duration: Duration,
+    progress: Arc<Progress>,
 ) -> anyhow::Result<MixStats> {
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let in_flight = Arc::new(AtomicU64::new(0));
     let companies = Arc::new(companies);
     let mut tasks = JoinSet::new();
     let mut total = MixStats::new()?;
@@ -195,17 +277,17 @@ pub async fn open_loop(
             let (write, took, outcome) = joined?;
             total.record(write, took, outcome);
         }
-        if in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
+        if progress.in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
             total.not_started += 1;
+            progress.not_started.fetch_add(1, Ordering::SeqCst);
             continue;
         }
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        let (channel, companies, in_flight) =
-            (channel.clone(), companies.clone(), in_flight.clone());
+        progress.started();
+        let (channel, companies, progress) = (channel.clone(), companies.clone(), progress.clone());
         let i = n as usize % companies.len();
         tasks.spawn(async move {
             let result = call(channel, &companies[i], n).await;
-            in_flight.fetch_sub(1, Ordering::SeqCst);
+            progress.answered(result.1, result.2.is_ok());
             result
         });
         n += 1;

@@ -60,6 +60,12 @@ impl PrivatePostgres {
         Ok(cluster)
     }
 
+    /// The postmaster's process id (first line of `postmaster.pid`).
+    pub fn pid(&self) -> Option<u32> {
+        let file = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        file.lines().next()?.trim().parse().ok()
+    }
+
     /// The server URL without a database (`postgres://postgres@127.0.0.1:<port>`).
     pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)

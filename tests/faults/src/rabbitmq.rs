@@ -17,7 +17,7 @@ const SBIN: &str = "/usr/lib/rabbitmq/bin";
 pub struct PrivateRabbit {
     node: String,
     port: u16,
-    _dir: OwnedDir,
+    dir: OwnedDir,
 }
 
 fn as_rabbitmq(program: &str) -> Command {
@@ -61,13 +61,15 @@ impl PrivateRabbit {
             "rabbitmq-server -detached failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let rabbit = Self {
-            node,
-            port,
-            _dir: dir,
-        };
+        let rabbit = Self { node, port, dir };
         rabbit.await_startup()?;
         Ok(rabbit)
+    }
+
+    /// The node's process id (its pid file).
+    pub fn pid(&self) -> Option<u32> {
+        let file = std::fs::read_to_string(self.dir.path().join("pid")).ok()?;
+        file.trim().parse().ok()
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>/%2f`.

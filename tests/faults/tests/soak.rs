@@ -8,10 +8,11 @@
 //! within 10 % of the mean of the first third (checked in the full run; the
 //! quick run is too short for a trend and only prints it).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use partnerhub_faults::deployment::SERVICES;
-use partnerhub_faults::{Deployment, Size, counts, figure, load, mixed};
+use partnerhub_faults::{Deployment, Size, counts, cpu, figure, load, mixed};
 
 const TEST: &str = "soak";
 
@@ -23,6 +24,116 @@ fn thirds(samples: &[u64]) -> (f64, f64) {
         mean(&samples[..third.min(samples.len())]),
         mean(&samples[samples.len().saturating_sub(third)..]),
     )
+}
+
+/// CPU counters of the soak's processes, in seconds.
+fn cpu_seconds(deployment: &Deployment) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for name in SERVICES {
+        if let Ok(pid) = deployment.pid(name) {
+            out.insert(name.to_string(), cpu::seconds(pid));
+        }
+    }
+    if let Some(pid) = deployment.postgres.pid() {
+        out.insert("postgres".into(), cpu::seconds_with_children(pid));
+    }
+    if let Some(pid) = deployment.rabbit.pid() {
+        out.insert("rabbitmq".into(), cpu::seconds_with_children(pid));
+    }
+    out.insert("load".into(), cpu::seconds(std::process::id()));
+    let (busy, _) = cpu::machine();
+    out.insert("machine".into(), busy);
+    out
+}
+
+/// One line per window of the soak: the load's own figures, who used the
+/// cores (percent of one core), PostgreSQL's checkpoints and autovacuum
+/// workers, and the events each consumer has still to apply. It shows
+/// when the service falls behind and what ran then.
+struct Timeline {
+    at: Instant,
+    cpu: HashMap<String, f64>,
+    checkpoints: i64,
+    before: HashMap<uuid::Uuid, i64>,
+    pool: sqlx::PgPool,
+    started: Instant,
+}
+
+impl Timeline {
+    async fn start(
+        deployment: &Deployment,
+        before: &HashMap<uuid::Uuid, i64>,
+    ) -> anyhow::Result<Self> {
+        let pool = deployment.pool("profile").await?;
+        let checkpoints = Self::checkpoints(&pool).await?;
+        println!(
+            "faults: {TEST}: window | s | answered/s | not started | in flight end, peak | p50, p99 ms \
+             | CPU % of a core | checkpoints | autovacuum | backlog verification, notification"
+        );
+        Ok(Self {
+            at: Instant::now(),
+            cpu: cpu_seconds(deployment),
+            checkpoints,
+            before: before.clone(),
+            pool,
+            started: Instant::now(),
+        })
+    }
+
+    async fn checkpoints(pool: &sqlx::PgPool) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+                .fetch_one(pool)
+                .await?,
+        )
+    }
+
+    async fn sample(
+        &mut self,
+        deployment: &Deployment,
+        progress: &mixed::Progress,
+    ) -> anyhow::Result<()> {
+        let window = progress.take();
+        let seconds = self.at.elapsed().as_secs_f64();
+        self.at = Instant::now();
+        let cpu = cpu_seconds(deployment);
+        let shares = cpu::percent_of_core(&self.cpu, &cpu, seconds)
+            .into_iter()
+            .map(|(name, p)| format!("{name} {p:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.cpu = cpu;
+        let checkpoints = Self::checkpoints(&self.pool).await?;
+        let autovacuum: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let ids: Vec<uuid::Uuid> = self.before.keys().copied().collect();
+        let versions: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(version), 0)::bigint FROM profiles WHERE account_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await?;
+        let written = versions - self.before.values().sum::<i64>();
+        let applied = counts::applied(deployment).await?;
+        println!(
+            "faults: {TEST}: window | {:.0} | {:.0} | {} | {}, {} | {:.1}, {:.1} | {shares} | {} | {autovacuum} | {}, {}",
+            self.started.elapsed().as_secs_f64(),
+            window.answered as f64 / seconds.max(0.001),
+            window.not_started,
+            window.in_flight,
+            window.peak_in_flight,
+            window.p50_ms,
+            window.p99_ms,
+            checkpoints - self.checkpoints,
+            written - applied.verification_inbox,
+            written - applied.notification_inbox,
+        );
+        self.checkpoints = checkpoints;
+        Ok(())
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,11 +170,20 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
     );
     figure(TEST, "soak rate (calls per s)", format!("{rate:.0}"));
 
-    let load = tokio::spawn(mixed::open_loop(profile, companies.clone(), rate, soak_for));
+    let progress = mixed::Progress::new()?;
+    let load = tokio::spawn(mixed::open_loop(
+        profile,
+        companies.clone(),
+        rate,
+        soak_for,
+        progress.clone(),
+    ));
     let started = Instant::now();
     let mut samples: Vec<Vec<u64>> = vec![Vec::new(); SERVICES.len()];
+    let mut timeline = Timeline::start(&deployment, &before).await?;
     while !load.is_finished() {
         tokio::time::sleep(sample_every).await;
+        timeline.sample(&deployment, &progress).await?;
         if started.elapsed() < warm_up || load.is_finished() {
             continue;
         }

@@ -303,7 +303,6 @@ impl Context<'_> {
     /// Applies one message in its own transaction, then acknowledges it,
     /// retries it or dead-letters it.
     async fn process(&self, delivery: Delivery, message: IncomingMessage) -> lapin::Result<()> {
-        let (channel, config, queue) = (self.channel, self.config, self.queue);
         let span = self.span(&message);
         let started = std::time::Instant::now();
         let outcome = async {
@@ -314,7 +313,24 @@ impl Context<'_> {
         }
         .instrument(span.clone())
         .await;
-        let _entered = span.enter();
+        // The span is entered only while this future is polled: an
+        // `Entered` guard held across an await stays on the stack of a
+        // thread the task may leave (clippy refuses it, see clippy.toml).
+        self.settle(delivery, message, outcome, started)
+            .instrument(span)
+            .await
+    }
+
+    /// Acknowledges, retries or dead-letters a message `process` applied
+    /// with `outcome`.
+    async fn settle(
+        &self,
+        delivery: Delivery,
+        message: IncomingMessage,
+        outcome: Result<(), HandlerError>,
+        started: std::time::Instant,
+    ) -> lapin::Result<()> {
+        let (channel, config, queue) = (self.channel, self.config, self.queue);
         // An unreachable database is not the message's fault: it keeps its
         // attempt count and goes round the retry queue until the database is back.
         let attempt = match &outcome {

@@ -30,10 +30,8 @@ pub struct BusConfig {
     /// Unacknowledged deliveries per consumer.
     pub prefetch: u16,
     /// Deliveries in hand a consumer applies in one transaction (at most
-    /// the prefetch). 1 by default: with 32, the suite's tracing test saw a
-    /// consumer task panic in tracing-subscriber ("tried to clone a span
-    /// that already closed") once; until that is understood, batching is
-    /// opt-in (`PARTNERHUB_AMQP_BATCH`).
+    /// the prefetch; 32 by default, `PARTNERHUB_AMQP_BATCH`). 1 applies
+    /// each delivery in its own transaction.
     pub batch: u16,
     /// Deliveries of one message before it goes to the dead-letter queue.
     pub max_attempts: u32,
@@ -54,7 +52,7 @@ impl BusConfig {
             url: url.into(),
             namespace: "partnerhub".into(),
             prefetch: 32,
-            batch: 1,
+            batch: 32,
             max_attempts: 5,
             retry_delay: Duration::from_secs(5),
             queue_expires: None,
