@@ -701,7 +701,7 @@ pub async fn refresh_status(
     .await?;
     let rows: Vec<(String, String, bool)> = sqlx::query_as(
         "SELECT c.kind, c.status, c.in_review FROM checks c JOIN cases k ON k.id = c.case_id
-         WHERE c.account_id = $1 AND k.state = 'OPEN' AND NOT c.superseded",
+         WHERE c.account_id = $1 AND k.account_id = $1 AND k.state = 'OPEN' AND NOT c.superseded",
     )
     .bind(account)
     .fetch_all(&mut *tx)

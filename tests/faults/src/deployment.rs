@@ -55,6 +55,7 @@ impl Deployment {
     /// service is SERVING.
     pub async fn start() -> anyhow::Result<Self> {
         let binary = crate::binary::partnerhub()?;
+        crate::temp::reap_orphans();
         let (postgres, rabbit) = tokio::task::spawn_blocking(|| {
             let postgres = PrivatePostgres::start()?;
             let rabbit = PrivateRabbit::start()?;
@@ -141,6 +142,10 @@ impl Deployment {
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("cannot start {:?} serve {name}", self.binary))?;
+        // For the reaping of a deployment whose test was killed.
+        if let Some(pid) = child.id() {
+            std::fs::write(self.dir.path().join(format!("{name}.pid")), pid.to_string())?;
+        }
         self.processes.insert(name, child);
         Ok(())
     }
