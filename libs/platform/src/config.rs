@@ -105,12 +105,19 @@ impl ServiceSettings {
             .unwrap_or_else(|| "partnerhub".into());
         bus.prefetch = parse(env, "PARTNERHUB_AMQP_PREFETCH", bus.prefetch)?;
         bus.batch = parse(env, "PARTNERHUB_AMQP_BATCH", bus.batch)?;
+        bus.consumers = parse(env, "PARTNERHUB_AMQP_CONSUMERS", bus.consumers)?;
         bus.max_attempts = parse(env, "PARTNERHUB_AMQP_MAX_ATTEMPTS", bus.max_attempts)?;
         bus.retry_delay = Duration::from_millis(parse(
             env,
             "PARTNERHUB_AMQP_RETRY_DELAY_MS",
             bus.retry_delay.as_millis() as u64,
         )?);
+        if bus.consumers == 0 {
+            return Err(ConfigError {
+                variable: "PARTNERHUB_AMQP_CONSUMERS".into(),
+                problem: "must be at least 1".into(),
+            });
+        }
         if bus.max_attempts == 0 {
             return Err(ConfigError {
                 variable: "PARTNERHUB_AMQP_MAX_ATTEMPTS".into(),

@@ -377,3 +377,35 @@ async fn deliveries_in_hand_share_a_transaction_and_a_failing_one_is_set_apart()
     delete_exchanges(h.bus);
     Ok(())
 }
+
+#[tokio::test]
+async fn concurrent_consumers_go_on_while_one_is_held_and_apply_each_message_once()
+-> anyhow::Result<()> {
+    let h = start(false).await?;
+    assert!(h.bus.consumers > 1, "the default runs several consumers");
+    // One consumer is held by the gate; the others apply what follows. (The
+    // broker hands the held one its share too, up to its prefetch: those
+    // wait with it. With a single consumer, all would.)
+    publish(&h.bus, &probe_with(GATE), 1).await?;
+    calls_reach(&h.calls, 1).await?;
+    let more: Vec<_> = (0..20).map(|_| probe()).collect();
+    publish_all(&h.bus, &more.iter().collect::<Vec<_>>()).await?;
+    effects_reach(&h.pool, 10).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let applied = effects(&h.pool).await;
+    assert!(
+        (10..=20).contains(&applied),
+        "{applied} of 20 applied while one consumer was held"
+    );
+    h.gate.notify_one();
+    effects_reach(&h.pool, 21).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM effects")
+            .fetch_one(&h.pool)
+            .await?;
+    assert_eq!((rows, distinct), (21, 21), "an effect was applied twice");
+    h.stop.cancel();
+    delete_exchanges(h.bus);
+    Ok(())
+}

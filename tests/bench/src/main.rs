@@ -45,6 +45,10 @@ struct Args {
     /// default, 10; 3 with --quick, which runs beside the test suite).
     #[arg(long)]
     pool_size: Option<u32>,
+    /// Rows 1 and 2 only (gRPC ceiling, read path, database read ceiling),
+    /// e.g. under `perf record`.
+    #[arg(long)]
+    read_only: bool,
     /// The `partnerhub` binary for row 6 (default: next to this one).
     #[arg(long)]
     partnerhub: Option<PathBuf>,
@@ -87,6 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Some(path) => path,
             None => process::binary()?,
         },
+        read_only: args.read_only,
     };
     let report = rows::run(&plan).await?;
     print!("{}", report::table(&report));

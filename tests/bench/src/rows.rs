@@ -23,6 +23,9 @@ pub struct Plan {
     pub large: i64,
     /// The `partnerhub` binary for row 6.
     pub partnerhub: PathBuf,
+    /// Only rows 1 and 2 (the ceiling and the read path, with the
+    /// database read ceiling): a short loop for profiling the read path.
+    pub read_only: bool,
 }
 
 /// Rate of the event latency measurement.
@@ -87,6 +90,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
             "read ÷ this (context)",
         ),
     );
+    if plan.read_only {
+        suite.stop().await?;
+        return Ok(Report {
+            mode: "read only",
+            settings: *settings,
+            machine,
+            rows,
+            total_seconds: started.elapsed().as_secs_f64(),
+        });
+    }
 
     let pool = crate::db::fresh_pool(settings.pool_size).await?;
     let database = crate::db::insert_ceiling(settings, &pool).await?;

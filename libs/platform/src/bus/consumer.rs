@@ -245,6 +245,10 @@ impl Context<'_> {
             }
         }
         if messages.len() > 1 {
+            // By subject (the account), keeping each subject's order: the
+            // batches of concurrent consumers then lock rows in the same
+            // order and do not deadlock each other.
+            messages.sort_by(|a, b| a.1.subject.cmp(&b.1.subject));
             let started = std::time::Instant::now();
             match self.apply_all(&messages).await {
                 Ok(()) => {

@@ -174,7 +174,10 @@ impl Bus {
     ) {
         let stop_consumers = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        for c in consumers {
+        let copies = consumers
+            .iter()
+            .flat_map(|c| std::iter::repeat_n(c, usize::from(self.config.consumers.max(1))));
+        for c in copies {
             match connection.create_channel().await {
                 Ok(channel) => {
                     tasks.spawn(consumer::run(
