@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
@@ -19,10 +20,10 @@ use crate::load::{Company, read, rename};
 /// would only measure a growing queue.
 pub const WRITE_EVERY: u64 = 20;
 
-/// Calls in flight beyond which the paced load does not start a call (the
-/// service fell behind): counted apart from RPC errors, and a failure of the
-/// soak too.
-const MAX_IN_FLIGHT: u64 = 512;
+/// Calls in flight at most (the server's own limit): a call due while this
+/// many are in flight waits for one to finish, as behind a client's
+/// connection pool, and its latency counts from when it was due.
+const MAX_IN_FLIGHT: usize = 512;
 
 /// What a run of mixed load did.
 #[derive(Debug, Clone)]
@@ -33,8 +34,9 @@ pub struct MixStats {
     pub writes: u64,
     /// Calls that failed, per status code.
     pub errors: BTreeMap<String, u64>,
-    /// Calls not started because [`MAX_IN_FLIGHT`] were in flight.
-    pub not_started: u64,
+    /// Calls that had to wait for a slot because [`MAX_IN_FLIGHT`] were in
+    /// flight when they were due.
+    pub waited: u64,
     /// The first few failures.
     pub first_errors: Vec<String>,
     /// How long the run lasted.
@@ -49,7 +51,7 @@ impl MixStats {
             ok: 0,
             writes: 0,
             errors: BTreeMap::new(),
-            not_started: 0,
+            waited: 0,
             first_errors: Vec::new(),
             elapsed: Duration::ZERO,
             // 1 µs to 10 min, 3 significant digits.
@@ -77,7 +79,7 @@ impl MixStats {
     fn merge(&mut self, other: MixStats) {
         self.ok += other.ok;
         self.writes += other.writes;
-        self.not_started += other.not_started;
+        self.waited += other.waited;
         for (code, n) in other.errors {
             *self.errors.entry(code).or_default() += n;
         }
@@ -116,7 +118,8 @@ impl MixStats {
 pub struct Progress {
     answered: AtomicU64,
     failed: AtomicU64,
-    not_started: AtomicU64,
+    waited: AtomicU64,
+    waited_in_all: AtomicU64,
     in_flight: AtomicU64,
     peak_in_flight: AtomicU64,
     latency: Mutex<Histogram<u64>>,
@@ -129,8 +132,8 @@ pub struct Window {
     pub answered: u64,
     /// Of which failed.
     pub failed: u64,
-    /// Calls not started in the window.
-    pub not_started: u64,
+    /// Calls due in the window that waited for a slot.
+    pub waited: u64,
     /// Calls in flight at the end of the window.
     pub in_flight: u64,
     /// Most calls in flight at once in the window.
@@ -147,7 +150,8 @@ impl Progress {
         Ok(Arc::new(Self {
             answered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
-            not_started: AtomicU64::new(0),
+            waited: AtomicU64::new(0),
+            waited_in_all: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
             latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
@@ -167,7 +171,7 @@ impl Progress {
         Window {
             answered: self.answered.swap(0, Ordering::SeqCst),
             failed: self.failed.swap(0, Ordering::SeqCst),
-            not_started: self.not_started.swap(0, Ordering::SeqCst),
+            waited: self.waited.swap(0, Ordering::SeqCst),
             in_flight,
             peak_in_flight: self.peak_in_flight.swap(in_flight, Ordering::SeqCst),
             p50_ms,
@@ -255,8 +259,10 @@ pub async fn closed_loop(
     Ok(total)
 }
 
-/// Calls started at `rate` per second for `duration`, whatever their
-/// latency (open loop), over all `companies`; `progress` follows it.
+/// Calls due at `rate` per second for `duration`, whatever their latency
+/// (open loop), over all `companies`; `progress` follows it. Latency counts
+/// from when a call was due, so a stall shows as the latency of every call
+/// it delayed (no coordinated omission).
 pub async fn open_loop(
     channel: Channel,
     companies: Vec<Company>,
@@ -270,25 +276,36 @@ pub async fn open_loop(
     let companies = Arc::new(companies);
     let mut tasks = JoinSet::new();
     let mut total = MixStats::new()?;
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     let mut n = 0u64;
     while started.elapsed() < duration {
-        tick.tick().await;
+        let due = tick.tick().await.into_std();
         while let Some(joined) = tasks.try_join_next() {
             let (write, took, outcome) = joined?;
             total.record(write, took, outcome);
         }
-        if progress.in_flight.load(Ordering::SeqCst) >= MAX_IN_FLIGHT {
-            total.not_started += 1;
-            progress.not_started.fetch_add(1, Ordering::SeqCst);
-            continue;
-        }
-        progress.started();
-        let (channel, companies, progress) = (channel.clone(), companies.clone(), progress.clone());
+        let (channel, companies, progress, slots) = (
+            channel.clone(),
+            companies.clone(),
+            progress.clone(),
+            slots.clone(),
+        );
         let i = n as usize % companies.len();
         tasks.spawn(async move {
-            let result = call(channel, &companies[i], n).await;
-            progress.answered(result.1, result.2.is_ok());
-            result
+            let _slot = match slots.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    progress.waited.fetch_add(1, Ordering::SeqCst);
+                    progress.waited_in_all.fetch_add(1, Ordering::SeqCst);
+                    // The semaphore is never closed.
+                    slots.acquire_owned().await.ok()
+                }
+            };
+            progress.started();
+            let (write, _, outcome) = call(channel, &companies[i], n).await;
+            let took = due.elapsed();
+            progress.answered(took, outcome.is_ok());
+            (write, took, outcome)
         });
         n += 1;
     }
@@ -297,5 +314,6 @@ pub async fn open_loop(
         total.record(write, took, outcome);
     }
     total.elapsed = started.elapsed();
+    total.waited = progress.waited_in_all.load(Ordering::SeqCst);
     Ok(total)
 }

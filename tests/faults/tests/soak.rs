@@ -68,7 +68,7 @@ impl Timeline {
         let pool = deployment.pool("profile").await?;
         let checkpoints = Self::checkpoints(&pool).await?;
         println!(
-            "faults: {TEST}: window | s | answered/s | not started | in flight end, peak | p50, p99 ms \
+            "faults: {TEST}: window | s | answered/s | waited for a slot | in flight end, peak | p50, p99 ms \
              | CPU % of a core | checkpoints | autovacuum | backlog verification, notification"
         );
         Ok(Self {
@@ -123,7 +123,7 @@ impl Timeline {
             "faults: {TEST}: window | {:.0} | {:.0} | {} | {}, {} | {:.1}, {:.1} | {shares} | {} | {autovacuum} | {}, {}",
             self.started.elapsed().as_secs_f64(),
             window.answered as f64 / seconds.max(0.001),
-            window.not_started,
+            window.waited,
             window.in_flight,
             window.peak_in_flight,
             window.p50_ms,
@@ -234,7 +234,11 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
         ),
     );
     figure(TEST, "errors", format!("{:?}", soak.errors));
-    figure(TEST, "calls not started (512 in flight)", soak.not_started);
+    figure(
+        TEST,
+        "calls that waited for a slot (512 in flight when due)",
+        soak.waited,
+    );
 
     let mut growth = Vec::new();
     for (i, name) in SERVICES.iter().enumerate() {
@@ -259,10 +263,13 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
         soak.errors,
         soak.first_errors
     );
+    // Calls due while 512 were in flight waited (their latency counts from
+    // when they were due); a service that could not keep up would end with
+    // a queue and a lower rate than offered.
     anyhow::ensure!(
-        soak.not_started == 0,
-        "the service fell behind: {} calls not started",
-        soak.not_started
+        soak.rate() >= rate * 0.98,
+        "the service fell behind: {:.0} calls per s answered of {rate:.0} offered",
+        soak.rate()
     );
     if size == Size::Full {
         anyhow::ensure!(growth.is_empty(), "memory grew: {growth:?}");
