@@ -304,6 +304,16 @@ async fn calls_reach(calls: &Arc<AtomicU32>, n: u32) -> anyhow::Result<()> {
     .await
 }
 
+/// Asserts `effects` holds exactly `n` rows, none for the same message.
+async fn assert_each_applied_once(pool: &PgPool, n: i64) -> anyhow::Result<()> {
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM effects")
+            .fetch_one(pool)
+            .await?;
+    assert_eq!((rows, distinct), (n, n), "an effect was applied twice");
+    Ok(())
+}
+
 /// Waits until `effects` holds `n` rows.
 async fn effects_reach(pool: &PgPool, n: i64) -> anyhow::Result<()> {
     eventually(Duration::from_secs(20), || async move {
@@ -363,11 +373,7 @@ async fn deliveries_in_hand_share_a_transaction_and_a_failing_one_is_set_apart()
     let dead = first_dead_letter(&h.bus).await?;
     assert_eq!(dead.delivery.data, POISON);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM effects")
-            .fetch_one(&h.pool)
-            .await?;
-    assert_eq!((rows, distinct), (21, 21), "an effect was applied twice");
+    assert_each_applied_once(&h.pool, 21).await?;
     let poisoned: i64 = sqlx::query_scalar("SELECT count(*) FROM effects WHERE message_id = $1")
         .bind(poison.id.to_string())
         .fetch_one(&h.pool)
@@ -400,11 +406,7 @@ async fn concurrent_consumers_go_on_while_one_is_held_and_apply_each_message_onc
     h.gate.notify_one();
     effects_reach(&h.pool, 21).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (rows, distinct): (i64, i64) =
-        sqlx::query_as("SELECT count(*), count(DISTINCT message_id) FROM effects")
-            .fetch_one(&h.pool)
-            .await?;
-    assert_eq!((rows, distinct), (21, 21), "an effect was applied twice");
+    assert_each_applied_once(&h.pool, 21).await?;
     h.stop.cancel();
     delete_exchanges(h.bus);
     Ok(())

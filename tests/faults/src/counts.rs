@@ -35,6 +35,17 @@ pub async fn versions(
     Ok(rows.into_iter().collect())
 }
 
+/// Events profile wrote for `companies` since `before` was read (the growth
+/// of their versions).
+pub async fn events_since(
+    deployment: &Deployment,
+    companies: &[Company],
+    before: &HashMap<Uuid, i64>,
+) -> anyhow::Result<i64> {
+    let now = versions(deployment, companies).await?;
+    Ok(now.iter().map(|(id, v)| v - before[id]).sum())
+}
+
 /// The legal name profile stores for each company.
 pub async fn legal_names(
     deployment: &Deployment,

@@ -31,8 +31,7 @@ async fn consumers_killed_mid_batch_lose_nothing_and_apply_nothing_twice() -> an
         "writes failed: {:?}",
         log.failed.first()
     );
-    let after = counts::versions(&deployment, &companies).await?;
-    let events: i64 = after.iter().map(|(id, v)| v - before[id]).sum();
+    let events = counts::events_since(&deployment, &companies, &before).await?;
     anyhow::ensure!(
         events == log.acked.len() as i64,
         "{events} events for {} writes",
@@ -150,8 +149,7 @@ async fn sigterm_under_load_fails_no_call_in_flight() -> anyhow::Result<()> {
     anyhow::ensure!(profile_clean, "profile did not exit 0 after SIGTERM");
 
     deployment.restart("profile").await?;
-    let after = counts::versions(&deployment, &companies).await?;
-    let events: i64 = after.iter().map(|(id, v)| v - before[id]).sum();
+    let events = counts::events_since(&deployment, &companies, &before).await?;
     anyhow::ensure!(
         events == log.acked.len() as i64,
         "{events} events for {} writes",

@@ -174,8 +174,7 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
     // starts once they caught up, so that it measures the steady state at
     // 70 % and not the peak's backlog. Every event of the peak is checked
     // applied exactly once on the way.
-    let at_peak = counts::versions(&deployment, &companies).await?;
-    let peak_events: i64 = at_peak.iter().map(|(id, v)| v - before[id]).sum();
+    let peak_events = counts::events_since(&deployment, &companies, &before).await?;
     let (_, drained) = counts::expect_exactly_once(
         &deployment,
         &companies,
@@ -275,8 +274,7 @@ async fn mixed_load_at_seventy_percent_of_peak_has_no_error_and_flat_memory() ->
         anyhow::ensure!(growth.is_empty(), "memory grew: {growth:?}");
     }
 
-    let after = counts::versions(&deployment, &companies).await?;
-    let events: i64 = after.iter().map(|(id, v)| v - before[id]).sum();
+    let events = counts::events_since(&deployment, &companies, &before).await?;
     counts::report_exactly_once(
         TEST,
         &deployment,
