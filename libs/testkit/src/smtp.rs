@@ -192,6 +192,18 @@ impl SmtpSink {
     /// Takes the first message for `address` (an envelope recipient,
     /// case-insensitive), waiting up to `timeout` for one to arrive.
     pub async fn next_to(&self, address: &str, timeout: Duration) -> anyhow::Result<ReceivedMail> {
+        self.next_matching(address, |_| true, timeout).await
+    }
+
+    /// Takes the first message for `address` that `wanted` accepts, waiting
+    /// up to `timeout` for one to arrive. Other messages stay where they are:
+    /// mails sent by different services may arrive in any order.
+    pub async fn next_matching(
+        &self,
+        address: &str,
+        wanted: impl Fn(&ReceivedMail) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<ReceivedMail> {
         let deadline = Instant::now() + timeout;
         loop {
             let arrived = self.shared.arrived.notified();
@@ -200,7 +212,11 @@ impl SmtpSink {
             arrived.as_mut().enable();
             {
                 let mut state = self.shared.lock();
-                if let Some(i) = state.inbox.iter().position(|m| m.is_for(address)) {
+                if let Some(i) = state
+                    .inbox
+                    .iter()
+                    .position(|m| m.is_for(address) && wanted(m))
+                {
                     return Ok(state.inbox.remove(i));
                 }
             }

@@ -9,22 +9,20 @@ pub async fn sign_up(suite: &Suite) -> anyhow::Result<Company> {
     clients::sign_up(suite, "Contoso").await
 }
 
-/// The next mail to `to` whose subject contains `needle`, skipping others.
+/// The first mail to `to` whose subject contains `needle`; other mails to
+/// `to` stay for later (services mail independently, in no set order).
 pub async fn mail_about(
     suite: &Suite,
     to: &str,
     needle: &str,
 ) -> anyhow::Result<partnerhub_testkit::ReceivedMail> {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mail = suite
-            .smtp
-            .next_to(to, left)
-            .await
-            .map_err(|e| e.context(format!("no mail to {to} about {needle:?}")))?;
-        if mail.subject.contains(needle) {
-            return Ok(mail);
-        }
-    }
+    suite
+        .smtp
+        .next_matching(
+            to,
+            |mail| mail.subject.contains(needle),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .map_err(|e| e.context(format!("no mail to {to} about {needle:?}")))
 }

@@ -19,6 +19,11 @@ use super::consumer::{self, Consumer, DeclaredQueue};
 use super::topology::{declare_exchanges, declare_queue};
 use super::{BusConfig, QueueKind};
 
+/// The longest the supervisor waits on one step with the broker (connect and
+/// declare, open a channel, let consumers stop): a broker that is starting
+/// or a connection that died silently must not stall recovery.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Handle on the supervised connection; cheap to clone.
 #[derive(Clone)]
 pub struct Bus {
@@ -124,7 +129,19 @@ impl Bus {
     ) {
         let mut delay = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
-            match self.establish(&queues).await {
+            // A broker that is starting may accept the TCP connection and
+            // then not answer the handshake or a declaration: never wait on
+            // it for ever.
+            let established = tokio::time::timeout(STEP_TIMEOUT, self.establish(&queues))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer from RabbitMQ while connecting and declaring",
+                    )
+                    .into())
+                });
+            match established {
                 Ok((connection, publisher)) => {
                     delay = Duration::from_millis(100);
                     self.run_connected(connection, publisher, &consumers, &pool, &shutdown)
@@ -178,8 +195,9 @@ impl Bus {
             .iter()
             .flat_map(|c| std::iter::repeat_n(c, usize::from(self.config.consumers.max(1))));
         for c in copies {
-            match connection.create_channel().await {
-                Ok(channel) => {
+            let channel = tokio::time::timeout(STEP_TIMEOUT, connection.create_channel()).await;
+            match channel {
+                Ok(Ok(channel)) => {
                     tasks.spawn(consumer::run(
                         channel,
                         c.clone(),
@@ -188,9 +206,17 @@ impl Bus {
                         stop_consumers.clone(),
                     ));
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "Cannot open a consumer channel; reconnecting.");
-                    connection.close(320, "reconnecting".into()).await.ok();
+                failed => {
+                    let error = failed
+                        .map_or_else(|_| "timed out".to_owned(), |r| format!("{:?}", r.err()));
+                    tracing::warn!(%error, "Cannot open a consumer channel; reconnecting.");
+                    stop_consumers.cancel();
+                    tasks.abort_all();
+                    let _ = tokio::time::timeout(
+                        STEP_TIMEOUT,
+                        connection.close(320, "reconnecting".into()),
+                    )
+                    .await;
                     return;
                 }
             }
@@ -226,9 +252,24 @@ impl Bus {
             }
         }
         self.publisher.send_replace(None);
-        // Consumers finish their current message, then stop.
+        // Consumers finish their current batch, then stop. A batch waiting
+        // on a connection that died may never hear back (an acknowledgement
+        // or a confirm): such a consumer is aborted, and its unacknowledged
+        // deliveries go back to the queue with the connection (their effects
+        // are in the inbox if they committed, so a redelivery is a no-op).
         stop_consumers.cancel();
-        while tasks.join_next().await.is_some() {}
+        let drained = tokio::time::timeout(STEP_TIMEOUT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                consumers = tasks.len(),
+                "Consumers did not stop in time after the connection was lost; aborting them."
+            );
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
             connection.close(200, "shutting down".into()),
