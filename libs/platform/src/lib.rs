@@ -6,6 +6,7 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -90,6 +90,7 @@ impl Service {
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let api = api::Profile::new(self.0.pool().clone(), self.1);
+        let cache_listener = api.listen(shutdown.clone());
         let routes = tonic::service::Routes::new(EnrollmentServiceServer::new(api.clone()))
             .add_service(LegalProfileServiceServer::new(api.clone()))
             .add_service(LocationServiceServer::new(api.clone()))
@@ -120,9 +121,12 @@ impl Service {
             routing_keys: events::subscribed(),
             handler: Arc::new(events::Mirror),
         }];
-        self.0
+        let served = self
+            .0
             .run(Serve::new(routes, names).consumers(consumers), shutdown)
-            .await
+            .await;
+        cache_listener.abort();
+        served
     }
 }
 

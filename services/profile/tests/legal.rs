@@ -1172,3 +1172,133 @@ async fn legal_name_is_frozen_after_authorization_for_direct_bill() -> anyhow::R
     assert_eq!(renamed.legal_name, "Contoso Renamed SAS");
     h.stop().await
 }
+
+/// Profile replicas listening for the `profiles_changed` trigger's
+/// notifications in this suite's database.
+async fn cache_listeners(pool: &sqlx::PgPool) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN \"partnerhub_profiles\"%'",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Renames a company straight in the database without the trigger's
+/// notification (as if it were lost), so only an uncached read sees it.
+async fn rename_quietly(
+    pool: &sqlx::PgPool,
+    account: uuid::Uuid,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE profiles SET legal_name = $2 WHERE account_id = $1")
+        .bind(account)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn legal_profile_reads_are_cached_per_replica_and_every_write_reaches_every_replica()
+-> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let (founder, _) = h.enrolled_founder().await?;
+    let name = founder.legal_profile_name();
+    let account: uuid::Uuid = founder.account.trim_start_matches("accounts/").parse()?;
+    let replica = h
+        .suite
+        .start_profile_replica("k9:HxwdHhscGRgXFhUUExIREA8ODQwLCgkIBwYFBAMCAQA=")
+        .await?;
+    let other = Actor {
+        profile: partnerhub_testkit::Suite::channel(replica.addr)?,
+        ..founder.clone()
+    };
+    let pool = h.suite.pool("profile").await?;
+    let listening = |n: i64| {
+        let pool = pool.clone();
+        async move {
+            partnerhub_testkit::eventually(std::time::Duration::from_secs(10), || {
+                let pool = pool.clone();
+                async move { (cache_listeners(&pool).await.ok()? == n).then_some(()) }
+            })
+            .await
+        }
+    };
+    listening(2).await?;
+    // LISTEN is visible a moment before the cache goes live.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    // Both replicas read and keep the row: a change that sends no
+    // notification is not seen, which proves the reads come from memory.
+    let first = get_legal(&founder, &name).await?;
+    assert_eq!(get_legal(&other, &name).await?, first);
+    rename_quietly(&pool, account, "Quietly Renamed SAS").await?;
+    for actor in [&founder, &other] {
+        assert_eq!(get_legal(actor, &name).await?.legal_name, first.legal_name);
+    }
+
+    // A write through one replica: that replica reads it at once, the other
+    // as soon as the notification arrives.
+    let renamed = update_legal(
+        &founder,
+        LegalProfile {
+            legal_name: "Contoso Renamed SAS".into(),
+            ..first.clone()
+        },
+        &["legal_name"],
+    )
+    .await?
+    .legal_profile
+    .unwrap_or_default();
+    assert_eq!(get_legal(&founder, &name).await?, renamed);
+    let seen = |actor: Actor, wanted: &'static str| {
+        let name = name.clone();
+        async move {
+            partnerhub_testkit::eventually(std::time::Duration::from_secs(5), || {
+                let (actor, name) = (actor.clone(), name.clone());
+                async move {
+                    let now = get_legal(&actor, &name).await.ok()?;
+                    (now.legal_name == wanted).then_some(now)
+                }
+            })
+            .await
+        }
+    };
+    assert_eq!(
+        seen(other.clone(), "Contoso Renamed SAS").await?.etag,
+        renamed.etag
+    );
+
+    // A write outside the API (another service version, an operator) is
+    // seen by both through the trigger.
+    sqlx::query("UPDATE profiles SET legal_name = 'Renamed In SQL SAS' WHERE account_id = $1")
+        .bind(account)
+        .execute(&pool)
+        .await?;
+    seen(founder.clone(), "Renamed In SQL SAS").await?;
+    seen(other.clone(), "Renamed In SQL SAS").await?;
+
+    // Notifications sent while a listener is away are lost: a replica that
+    // lost its listener forgets everything and reads the database until it
+    // listens again.
+    rename_quietly(&pool, account, "Renamed While Away SAS").await?;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query LIKE 'LISTEN \"partnerhub_profiles\"%'",
+    )
+    .execute(&pool)
+    .await?;
+    seen(founder.clone(), "Renamed While Away SAS").await?;
+    seen(other.clone(), "Renamed While Away SAS").await?;
+    listening(2).await?;
+
+    pool.close().await;
+    replica.stop().await?;
+    h.stop().await
+}

@@ -39,11 +39,21 @@ impl Profile {
     ) -> Result<LegalProfile> {
         let account = singleton_account("name", &req.name, "legalProfile")?;
         caller.require(perm::LEGAL_READ, &account.to_string())?;
-        let mut conn = self.pool.acquire().await?;
-        let row = store::profile(&mut conn, account, false)
-            .await?
-            .filter(|p| p.merged_into.is_none())
-            .ok_or_else(|| ProfileError::NotEnrolled(req.name.clone()))?;
+        let row = match self.profiles.get(&account) {
+            Some(row) => row,
+            None => {
+                let generation = self.profiles.generation();
+                let mut conn = self.pool.acquire().await?;
+                let row = store::profile(&mut conn, account, false)
+                    .await?
+                    .ok_or_else(|| ProfileError::NotEnrolled(req.name.clone()))?;
+                self.profiles.fill(account, row.clone(), generation);
+                row
+            }
+        };
+        if row.merged_into.is_some() {
+            return Err(ProfileError::NotEnrolled(req.name));
+        }
         Ok(legal_profile_message(&row))
     }
 
@@ -285,6 +295,9 @@ impl Profile {
         )
         .await?;
         tx.commit().await?;
+        // This replica's next read sees the write at once (others when the
+        // trigger's notification reaches them).
+        self.profiles.invalidate(&account);
         Ok(UpdateLegalProfileResponse {
             legal_profile: Some(message),
             warnings,

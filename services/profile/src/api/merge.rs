@@ -118,6 +118,8 @@ impl Profile {
             .await?;
         }
         tx.commit().await?;
+        self.profiles.invalidate(&source);
+        self.profiles.invalidate(&target);
         Ok(ApplyMergeResponse {
             locations_moved: i32::try_from(moved.len()).unwrap_or(i32::MAX),
             already_applied: false,

@@ -21,8 +21,10 @@ use partnerhub_proto::profile::v1::{DataSource, LegalProfile, Location};
 use partnerhub_proto::verification::v1::{Status as VerificationState, SubStatus};
 use std::sync::Arc;
 
+use partnerhub_platform::cache::NotifiedCache;
 use partnerhub_platform::crypto::Sealer;
 use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::error::{ProfileError, Result};
@@ -38,12 +40,31 @@ pub struct Profile {
     /// Seals bank and tax numbers; `None` when no key is configured (payout
     /// calls then refuse).
     sealer: Option<Arc<Sealer>>,
+    /// Profile rows by account for GetLegalProfile, forgotten on every write
+    /// (`profiles_changed` trigger); serves only while its listener runs.
+    profiles: NotifiedCache<Uuid, ProfileRow>,
 }
 
+/// The channel of the `profiles_changed` trigger (migration 1008).
+pub const PROFILES_CHANNEL: &str = "partnerhub_profiles";
+
+/// Profile rows kept in memory per replica (a row is about 1 KiB).
+const CACHED_PROFILES: usize = 10_000;
+
 impl Profile {
-    /// Handlers over `pool`, sealing sensitive numbers with `sealer`.
+    /// Handlers over `pool`, sealing sensitive numbers with `sealer`. The
+    /// read cache serves once [`Profile::listen`] runs.
     pub fn new(pool: PgPool, sealer: Option<Arc<Sealer>>) -> Self {
-        Self { pool, sealer }
+        Self {
+            pool,
+            sealer,
+            profiles: NotifiedCache::new(PROFILES_CHANNEL, CACHED_PROFILES),
+        }
+    }
+
+    /// Keeps the read cache coherent with the database until `shutdown`.
+    pub fn listen(&self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        self.profiles.spawn_listener(&self.pool, shutdown)
     }
 }
 
