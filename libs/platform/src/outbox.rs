@@ -125,15 +125,28 @@ pub async fn pending(pool: &PgPool) -> Result<i64, sqlx::Error> {
 pub async fn relay(service: &'static str, pool: PgPool, bus: Bus, shutdown: CancellationToken) {
     let mut listener = listen(&pool, CHANNEL).await;
     let mut backoff = Duration::from_millis(100);
+    let mut depth_recorded: Option<tokio::time::Instant> = None;
     loop {
         let Some(channel) = bus.publisher(&shutdown).await else {
             return;
         };
+        // Every commit with an outbox row sends a notification: those
+        // already received are for rows the next SELECT sees, so one batch
+        // answers them all (instead of one batch, often empty, each).
+        if let Some(l) = listener.as_mut() {
+            while l.next_buffered().is_some() {}
+        }
         match relay_batch(&pool, &bus, &channel).await {
             Ok(n) => {
                 backoff = Duration::from_millis(100);
-                record_depth(service, &pool).await;
-                if n >= BATCH {
+                // The depth is a count over the table: once a second is
+                // enough for a gauge.
+                if depth_recorded.is_none_or(|at| at.elapsed() >= POLL) {
+                    record_depth(service, &pool).await;
+                    depth_recorded = Some(tokio::time::Instant::now());
+                }
+                if n > 0 {
+                    // More may have been committed meanwhile.
                     continue;
                 }
                 tokio::select! {

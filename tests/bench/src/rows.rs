@@ -40,15 +40,12 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let settings = &plan.settings;
     let mut rows = Vec::new();
 
+    // The ceiling is measured before the suite starts and again right after
+    // the read row, and the higher of the two is kept: a disturbance during
+    // one of them (a build, a checkpoint) cannot flatter the read's ratio.
     let stop_echo = CancellationToken::new();
     let echo_addr = crate::grpc::start_echo(stop_echo.clone()).await?;
-    let echo = crate::grpc::echo_ceiling(settings, echo_addr).await?;
-    stop_echo.cancel();
-    rows.push(Row::load(
-        "grpc_ceiling",
-        "1 gRPC ceiling: echo (health Check)",
-        echo,
-    ));
+    let echo_before = crate::grpc::echo_ceiling(settings, echo_addr).await?;
 
     let suite = Suite::start_with(SuiteOptions {
         database_max_connections: Some(settings.pool_size),
@@ -59,6 +56,22 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let companies = enroll(&suite, settings.in_flight).await?;
 
     let read = crate::grpc::read_path(settings, suite.profile, &companies).await?;
+    let echo_after = crate::grpc::echo_ceiling(settings, echo_addr).await?;
+    stop_echo.cancel();
+    eprintln!(
+        "gRPC ceiling: {:.0} /s before the suite, {:.0} /s after the read row; the higher is the ceiling",
+        echo_before.per_second, echo_after.per_second
+    );
+    let echo = if echo_after.per_second > echo_before.per_second {
+        echo_after
+    } else {
+        echo_before
+    };
+    rows.push(Row::load(
+        "grpc_ceiling",
+        "1 gRPC ceiling: echo (health Check), best of 2",
+        echo,
+    ));
     rows.push(
         Row::load("read_path", "2 read: GetLegalProfile", read).at_least(
             echo.per_second,

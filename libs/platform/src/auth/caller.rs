@@ -2,6 +2,8 @@
 //! whether it may act on an account's resources.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use tonic::{Code, Status};
 
@@ -11,9 +13,15 @@ use super::token::{Claims, PrincipalKind};
 /// Permissions of service accounts start with this and act across accounts.
 pub const PLATFORM_PREFIX: &str = "platform.";
 
-/// Who is calling: put in the request extensions by the auth layer.
+/// Who is calling: put in the request extensions by the auth layer. Cheap
+/// to clone (shared): the auth layer keeps one per verified token and hands
+/// it to every call that presents that token.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub struct Caller(Arc<Principal>);
+
+/// What a [`Caller`] is (read through the caller: `caller.subject`).
+#[derive(Debug)]
+pub struct Principal {
     /// User id or service account id.
     pub subject: String,
     /// User or service account.
@@ -29,6 +37,13 @@ pub struct Caller {
     /// Domain of the user's sign-in email (empty for service accounts).
     pub email_domain: String,
     permissions: BTreeSet<String>,
+}
+
+impl Deref for Caller {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
 }
 
 impl Caller {
@@ -47,7 +62,7 @@ impl Caller {
                     .filter(|p| p.starts_with(PLATFORM_PREFIX)),
             );
         }
-        Self {
+        Self(Arc::new(Principal {
             subject: claims.sub,
             kind: claims.kind,
             account: claims.acc,
@@ -56,13 +71,21 @@ impl Caller {
             password_change_required: claims.pcr,
             email_domain: claims.dom,
             permissions,
-        }
+        }))
     }
 
     /// Whether the caller holds `permission` (in its active account, or as a
     /// platform permission).
     pub fn has(&self, permission: &str) -> bool {
         self.permissions.contains(permission)
+    }
+
+    /// Whether the caller holds `permission` as a platform permission
+    /// (`platform.<permission>`), without building that name.
+    pub fn has_platform(&self, permission: &str) -> bool {
+        self.permissions
+            .iter()
+            .any(|p| p.strip_prefix(PLATFORM_PREFIX) == Some(permission))
     }
 
     /// The caller as a resource name: `users/{id}` or `serviceAccounts/{id}`

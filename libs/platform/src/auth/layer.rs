@@ -116,7 +116,7 @@ async fn authorize(
             "this call needs `authorization: Bearer <access token>`",
         )
     })?;
-    let claims = verifier.verify(token).await.map_err(|e| match e {
+    let caller = verifier.caller(token).await.map_err(|e| match e {
         TokenError::KeysUnavailable(cause) => {
             tracing::warn!(%cause, "Cannot verify tokens: signing keys unavailable.");
             refused(
@@ -131,7 +131,6 @@ async fn authorize(
             "the access token is invalid or expired",
         ),
     })?;
-    let caller = Caller::from_claims(claims);
     if caller.password_change_required && !PASSWORD_CHANGE_PATHS.contains(&path) {
         return Err(crate::error::failed_precondition(
             "PASSWORD_CHANGE_REQUIRED",
@@ -139,11 +138,11 @@ async fn authorize(
             "the password is temporary: change it with ChangePassword first",
         ));
     }
-    if let Rule::Permission(permission) = rule {
-        let platform = format!("{}{permission}", super::caller::PLATFORM_PREFIX);
-        if !caller.has(permission) && !caller.has(&platform) {
-            return Err(denied(permission));
-        }
+    if let Rule::Permission(permission) = rule
+        && !caller.has(permission)
+        && !caller.has_platform(permission)
+    {
+        return Err(denied(permission));
     }
     Ok(Some(caller))
 }

@@ -8,7 +8,7 @@ mod rules;
 mod token;
 mod verified;
 
-pub use caller::{Caller, PLATFORM_PREFIX, caller, denied};
+pub use caller::{Caller, PLATFORM_PREFIX, Principal, caller, denied};
 pub use layer::{Auth, AuthLayer};
 pub use rules::{AccessRules, Rule};
 pub use token::{

@@ -11,6 +11,8 @@ use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use partnerhub_proto::identity::v1::Jwk;
 use serde::{Deserialize, Serialize};
+
+use super::caller::Caller;
 use tokio::sync::{Mutex, RwLock};
 
 /// `iss` of every access token.
@@ -145,6 +147,19 @@ impl TokenVerifier {
         let claims = self.verify_signed(token).await?;
         self.verified.insert(token, &claims);
         Ok(claims)
+    }
+
+    /// Verifies `token` as [`TokenVerifier::verify`] does and returns its
+    /// caller, built once per token and shared by every call presenting it.
+    pub async fn caller(&self, token: &str) -> Result<Caller, TokenError> {
+        if token.len() > 8 * 1024 {
+            return Err(TokenError::Invalid);
+        }
+        if let Some(caller) = self.verified.caller(token) {
+            return Ok(caller);
+        }
+        let claims = self.verify_signed(token).await?;
+        Ok(self.verified.insert(token, &claims))
     }
 
     async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {

@@ -7,12 +7,20 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
+use super::caller::Caller;
 use super::token::Claims;
+
+/// A verified token's claims and the caller they describe (built once).
+#[derive(Debug)]
+struct Entry {
+    claims: Claims,
+    caller: Caller,
+}
 
 /// Verified claims by token hash, bounded in size.
 #[derive(Debug)]
 pub(crate) struct VerifiedTokens {
-    entries: Mutex<HashMap<[u8; 32], Claims>>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
     capacity: usize,
     /// Seconds a token stays acceptable after its `exp` (the verifier's
     /// leeway).
@@ -29,33 +37,54 @@ impl VerifiedTokens {
         }
     }
 
-    /// The claims of `token` if it was verified and has not expired.
-    pub(crate) fn get(&self, token: &str) -> Option<Claims> {
+    /// `read` of the entry of `token` if it was verified and has not
+    /// expired.
+    fn live<T>(&self, token: &str, read: impl FnOnce(&Entry) -> T) -> Option<T> {
         let key = digest(token);
         let now = now();
         let mut entries = self.entries.lock().ok()?;
-        let claims = entries.get(&key)?;
-        if claims.exp + self.leeway < now {
+        let entry = entries.get(&key)?;
+        if entry.claims.exp + self.leeway < now {
             entries.remove(&key);
             return None;
         }
-        Some(claims.clone())
+        Some(read(entry))
     }
 
-    /// Remembers the verified `claims` of `token`. When full, drops the
-    /// expired entries, and everything if none had expired.
-    pub(crate) fn insert(&self, token: &str, claims: &Claims) {
+    /// The claims of `token` if it was verified and has not expired.
+    pub(crate) fn get(&self, token: &str) -> Option<Claims> {
+        self.live(token, |e| e.claims.clone())
+    }
+
+    /// The caller of `token` if it was verified and has not expired (shared,
+    /// not rebuilt).
+    pub(crate) fn caller(&self, token: &str) -> Option<Caller> {
+        self.live(token, |e| e.caller.clone())
+    }
+
+    /// Remembers the verified `claims` of `token` and returns their caller.
+    /// When full, drops the expired entries, and everything if none had
+    /// expired.
+    pub(crate) fn insert(&self, token: &str, claims: &Claims) -> Caller {
+        let caller = Caller::from_claims(claims.clone());
         let Ok(mut entries) = self.entries.lock() else {
-            return;
+            return caller;
         };
         if entries.len() >= self.capacity {
             let now = now();
-            entries.retain(|_, c| c.exp + self.leeway >= now);
+            entries.retain(|_, e| e.claims.exp + self.leeway >= now);
             if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
-        entries.insert(digest(token), claims.clone());
+        entries.insert(
+            digest(token),
+            Entry {
+                claims: claims.clone(),
+                caller: caller.clone(),
+            },
+        );
+        caller
     }
 
     /// Forgets every token (the key set changed).
@@ -105,6 +134,9 @@ mod tests {
         cache.insert("live", &live);
         cache.insert("expired", &claims(now() - 31));
         assert_eq!(cache.get("live"), Some(live));
+        let caller = cache.caller("live").map(|c| c.subject.clone());
+        assert_eq!(caller.as_deref(), Some("s"));
+        assert!(cache.caller("expired").is_none());
         assert_eq!(cache.get("expired"), None);
         assert_eq!(cache.get("never seen"), None);
         cache.clear();

@@ -44,9 +44,11 @@ impl Profile {
             None => {
                 let generation = self.profiles.generation();
                 let mut conn = self.pool.acquire().await?;
-                let row = store::profile(&mut conn, account, false)
-                    .await?
-                    .ok_or_else(|| ProfileError::NotEnrolled(req.name.clone()))?;
+                let row = std::sync::Arc::new(
+                    store::profile(&mut conn, account, false)
+                        .await?
+                        .ok_or_else(|| ProfileError::NotEnrolled(req.name.clone()))?,
+                );
                 self.profiles.fill(account, row.clone(), generation);
                 row
             }

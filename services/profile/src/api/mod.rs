@@ -42,7 +42,7 @@ pub struct Profile {
     sealer: Option<Arc<Sealer>>,
     /// Profile rows by account for GetLegalProfile, forgotten on every write
     /// (`profiles_changed` trigger); serves only while its listener runs.
-    profiles: NotifiedCache<Uuid, ProfileRow>,
+    profiles: NotifiedCache<Uuid, Arc<ProfileRow>>,
 }
 
 /// The channel of the `profiles_changed` trigger (migration 1008).
