@@ -209,3 +209,41 @@ pub fn table(report: &Report) -> String {
 fn ms(us: f64) -> String {
     format!("{:.2}", us / 1000.0)
 }
+
+/// Busy and total jiffies of all cores since boot (/proc/stat's first line).
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    // idle and iowait
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Waits until the machine is quiet (under 15 % busy over half a second)
+/// so that a row does not pay for the work the previous one set off (the
+/// consumers of its events, a checkpoint), at most `limit`. Returns how long
+/// it waited.
+pub async fn settle(limit: std::time::Duration) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let Some((busy0, total0)) = cpu_jiffies() else {
+            break;
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let Some((busy1, total1)) = cpu_jiffies() else {
+            break;
+        };
+        let busy = (busy1 - busy0) as f64 / (total1 - total0).max(1) as f64;
+        if busy < 0.15 {
+            break;
+        }
+    }
+    started.elapsed()
+}

@@ -33,6 +33,14 @@ const EVENT_RATE: u32 = 500;
 /// The small size of row 7.
 const SMALL: i64 = 1_000;
 
+/// Waits for a quiet machine before a row (at most 30 s) and says how long.
+async fn quiet() {
+    let waited = crate::report::settle(std::time::Duration::from_secs(30)).await;
+    if waited > std::time::Duration::from_secs(2) {
+        eprintln!("waited {:.1} s for a quiet machine", waited.as_secs_f64());
+    }
+}
+
 /// Runs every row.
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let started = Instant::now();
@@ -45,6 +53,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     // one of them (a build, a checkpoint) cannot flatter the read's ratio.
     let stop_echo = CancellationToken::new();
     let echo_addr = crate::grpc::start_echo(stop_echo.clone()).await?;
+    quiet().await;
     let echo_before = crate::grpc::echo_ceiling(settings, echo_addr).await?;
 
     let suite = Suite::start_with(SuiteOptions {
@@ -55,7 +64,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     suite.wait_serving().await?;
     let companies = enroll(&suite, settings.in_flight).await?;
 
+    quiet().await;
     let read = crate::grpc::read_path(settings, suite.profile, &companies).await?;
+    quiet().await;
     let echo_after = crate::grpc::echo_ceiling(settings, echo_addr).await?;
     stop_echo.cancel();
     eprintln!(
@@ -90,6 +101,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         })
         .collect::<anyhow::Result<Vec<uuid::Uuid>>>()?;
     let profile_pool = suite.pool_of("profile", settings.pool_size).await?;
+    quiet().await;
     let select = crate::db::select_ceiling(settings, &profile_pool, &accounts).await?;
     profile_pool.close().await;
     rows.push(
@@ -115,6 +127,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     let pool = crate::db::fresh_pool(settings.pool_size).await?;
+    quiet().await;
     let database = crate::db::insert_ceiling(settings, &pool).await?;
     pool.close().await;
     rows.push(Row::load(
@@ -122,6 +135,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         "3 database ceiling: INSERT + COMMIT",
         database,
     ));
+    quiet().await;
     let write = crate::grpc::write_path(settings, suite.profile, &companies).await?;
     rows.push(
         Row::load("write_path", "3 write: UpdateLegalProfile", write).at_least(
@@ -131,6 +145,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ),
     );
 
+    quiet().await;
     let bus = crate::bus::ceiling(settings, partnerhub_testkit::AMQP_URL).await?;
     rows.push(Row {
         value: bus.per_second,
@@ -142,7 +157,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     });
     let pipeline =
         crate::events::Pipeline::start(partnerhub_testkit::AMQP_URL, settings.pool_size).await?;
+    quiet().await;
     let events = pipeline.throughput(settings).await?;
+    quiet().await;
     let latency = pipeline.latency_at(EVENT_RATE, settings.duration).await?;
     pipeline.stop().await?;
     rows.push(
@@ -168,6 +185,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
 
     let calls = if plan.quick { 2_000 } else { 20_000 };
     let identity_url = format!("http://{}", suite.identity);
+    quiet().await;
     let per_call = crate::auth::per_call(&identity_url, &companies[0].token, calls).await?;
     rows.push(
         Row::figure(
@@ -211,6 +229,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     ));
     suite.stop().await?;
 
+    quiet().await;
     let process = crate::process::measure(settings, &plan.partnerhub).await?;
     rows.push(
         Row::figure(

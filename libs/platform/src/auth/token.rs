@@ -13,6 +13,7 @@ use partnerhub_proto::identity::v1::Jwk;
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
+use super::verified::VerifiedTokens;
 use tokio::sync::{Mutex, RwLock};
 
 /// `iss` of every access token.
@@ -103,7 +104,7 @@ pub struct TokenVerifier {
     last_refresh: Mutex<Option<Instant>>,
     min_refresh_interval: Duration,
     validation: Validation,
-    verified: super::verified::VerifiedTokens,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -126,10 +127,7 @@ impl TokenVerifier {
             keys: RwLock::new(HashMap::new()),
             last_refresh: Mutex::new(None),
             min_refresh_interval: Duration::from_secs(1),
-            verified: super::verified::VerifiedTokens::new(
-                VERIFIED_TOKENS_CACHED,
-                validation.leeway,
-            ),
+            verified: VerifiedTokens::new(VERIFIED_TOKENS_CACHED, validation.leeway),
             validation,
         }
     }
@@ -138,28 +136,38 @@ impl TokenVerifier {
     /// claims. A token verified before is only checked for expiry until the
     /// key set changes.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        if token.len() > 8 * 1024 {
-            return Err(TokenError::Invalid);
-        }
-        if let Some(claims) = self.verified.get(token) {
-            return Ok(claims);
-        }
-        let claims = self.verify_signed(token).await?;
-        self.verified.insert(token, &claims);
-        Ok(claims)
+        self.verified_as(token, VerifiedTokens::get, |cache, claims| {
+            cache.insert(token, &claims);
+            claims
+        })
+        .await
     }
 
     /// Verifies `token` as [`TokenVerifier::verify`] does and returns its
     /// caller, built once per token and shared by every call presenting it.
     pub async fn caller(&self, token: &str) -> Result<Caller, TokenError> {
+        self.verified_as(token, VerifiedTokens::caller, |cache, claims| {
+            cache.insert(token, &claims)
+        })
+        .await
+    }
+
+    /// What `cached` remembers of `token`, or what `fresh` makes of its
+    /// claims once the signature is checked.
+    async fn verified_as<T>(
+        &self,
+        token: &str,
+        cached: impl FnOnce(&VerifiedTokens, &str) -> Option<T>,
+        fresh: impl FnOnce(&VerifiedTokens, Claims) -> T,
+    ) -> Result<T, TokenError> {
         if token.len() > 8 * 1024 {
             return Err(TokenError::Invalid);
         }
-        if let Some(caller) = self.verified.caller(token) {
-            return Ok(caller);
+        if let Some(known) = cached(&self.verified, token) {
+            return Ok(known);
         }
         let claims = self.verify_signed(token).await?;
-        Ok(self.verified.insert(token, &claims))
+        Ok(fresh(&self.verified, claims))
     }
 
     async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
