@@ -2,9 +2,9 @@
 //! run on the blocking pool so it never stalls the async workers, at most
 //! one per core at a time: each takes 19 MiB, and a burst of sign-ins on an
 //! unbounded pool would take a thread and 19 MiB per call at once for no
-//! more throughput, since the work is CPU-bound. (What the allocator keeps
-//! after a burst is another matter: the fault suite's identity stays at
-//! about 250 MiB after 16 sign-ups, limit or not; see docs/reliability.md.)
+//! more throughput, since the work is CPU-bound. (That the 19 MiB go back to
+//! the system after each hash is the binary's doing: it fixes glibc's mmap
+//! threshold at start, see `partnerhub`'s main and docs/reliability.md.)
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -34,7 +34,12 @@ const EVENT_RATE: u32 = 500;
 const SMALL: i64 = 1_000;
 
 /// Waits for a quiet machine before a row (at most 30 s) and says how long.
-async fn quiet() {
+/// Not in quick mode: it runs beside the test suite, which is never quiet,
+/// and its numbers are not results.
+async fn quiet(plan: &Plan) {
+    if plan.quick {
+        return;
+    }
     let waited = crate::report::settle(std::time::Duration::from_secs(30)).await;
     if waited > std::time::Duration::from_secs(2) {
         eprintln!("waited {:.1} s for a quiet machine", waited.as_secs_f64());
@@ -53,7 +58,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     // one of them (a build, a checkpoint) cannot flatter the read's ratio.
     let stop_echo = CancellationToken::new();
     let echo_addr = crate::grpc::start_echo(stop_echo.clone()).await?;
-    quiet().await;
+    quiet(plan).await;
     let echo_before = crate::grpc::echo_ceiling(settings, echo_addr).await?;
 
     let suite = Suite::start_with(SuiteOptions {
@@ -64,9 +69,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     suite.wait_serving().await?;
     let companies = enroll(&suite, settings.in_flight).await?;
 
-    quiet().await;
+    quiet(plan).await;
     let read = crate::grpc::read_path(settings, suite.profile, &companies).await?;
-    quiet().await;
+    quiet(plan).await;
     let echo_after = crate::grpc::echo_ceiling(settings, echo_addr).await?;
     stop_echo.cancel();
     eprintln!(
@@ -101,7 +106,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         })
         .collect::<anyhow::Result<Vec<uuid::Uuid>>>()?;
     let profile_pool = suite.pool_of("profile", settings.pool_size).await?;
-    quiet().await;
+    quiet(plan).await;
     let select = crate::db::select_ceiling(settings, &profile_pool, &accounts).await?;
     profile_pool.close().await;
     rows.push(
@@ -127,7 +132,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     }
 
     let pool = crate::db::fresh_pool(settings.pool_size).await?;
-    quiet().await;
+    quiet(plan).await;
     let database = crate::db::insert_ceiling(settings, &pool).await?;
     pool.close().await;
     rows.push(Row::load(
@@ -135,7 +140,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         "3 database ceiling: INSERT + COMMIT",
         database,
     ));
-    quiet().await;
+    quiet(plan).await;
     let write = crate::grpc::write_path(settings, suite.profile, &companies).await?;
     rows.push(
         Row::load("write_path", "3 write: UpdateLegalProfile", write).at_least(
@@ -145,7 +150,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         ),
     );
 
-    quiet().await;
+    quiet(plan).await;
     let bus = crate::bus::ceiling(settings, partnerhub_testkit::AMQP_URL).await?;
     rows.push(Row {
         value: bus.per_second,
@@ -157,9 +162,9 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     });
     let pipeline =
         crate::events::Pipeline::start(partnerhub_testkit::AMQP_URL, settings.pool_size).await?;
-    quiet().await;
+    quiet(plan).await;
     let events = pipeline.throughput(settings).await?;
-    quiet().await;
+    quiet(plan).await;
     let latency = pipeline.latency_at(EVENT_RATE, settings.duration).await?;
     pipeline.stop().await?;
     rows.push(
@@ -185,7 +190,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
 
     let calls = if plan.quick { 2_000 } else { 20_000 };
     let identity_url = format!("http://{}", suite.identity);
-    quiet().await;
+    quiet(plan).await;
     let per_call = crate::auth::per_call(&identity_url, &companies[0].token, calls).await?;
     rows.push(
         Row::figure(
@@ -229,7 +234,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     ));
     suite.stop().await?;
 
-    quiet().await;
+    quiet(plan).await;
     let process = crate::process::measure(settings, &plan.partnerhub).await?;
     rows.push(
         Row::figure(
