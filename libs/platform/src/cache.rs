@@ -11,6 +11,10 @@
 //! emptied and bypassed until `LISTEN` is back, since notifications sent
 //! meanwhile are lost.
 //!
+//! A notification lost without the connection failing visibly (a silent
+//! network partition) would leave a row stale: no entry is served longer
+//! than the cache's `max_age`, whatever happened.
+//!
 //! A read that raced a write must not put the old row back after the write's
 //! notification removed it: a reader takes [`NotifiedCache::generation`]
 //! before its `SELECT` and [`NotifiedCache::fill`] keeps the row only if no
@@ -20,7 +24,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -53,11 +57,13 @@ impl<K, V> std::fmt::Debug for NotifiedCache<K, V> {
 struct Inner<K, V> {
     channel: &'static str,
     capacity: usize,
+    max_age: Duration,
     state: Mutex<State<K, V>>,
 }
 
 struct State<K, V> {
-    entries: HashMap<K, V>,
+    /// Values with the time they were read from the database.
+    entries: HashMap<K, (V, Instant)>,
     /// Bumped by every invalidation (and by going live or dark).
     generation: u64,
     /// Whether the listener is listening: only then is the cache used.
@@ -77,14 +83,16 @@ where
     K: Eq + Hash + Clone + FromStr + Send + 'static,
     V: Clone + Send + 'static,
 {
-    /// A cache of at most `capacity` entries, invalidated by notifications
-    /// on `channel` whose payload is a key. It serves nothing until
-    /// [`NotifiedCache::spawn_listener`] listens.
-    pub fn new(channel: &'static str, capacity: usize) -> Self {
+    /// A cache of at most `capacity` entries, each served for at most
+    /// `max_age`, invalidated by notifications on `channel` whose payload is
+    /// a key. It serves nothing until [`NotifiedCache::spawn_listener`]
+    /// listens.
+    pub fn new(channel: &'static str, capacity: usize, max_age: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 channel,
                 capacity: capacity.max(1),
+                max_age,
                 state: Mutex::new(State {
                     entries: HashMap::new(),
                     generation: 0,
@@ -94,13 +102,15 @@ where
         }
     }
 
-    /// The cached value of `key`, if the cache is live and holds one.
+    /// The cached value of `key`, if the cache is live and holds one read
+    /// less than `max_age` ago.
     pub fn get(&self, key: &K) -> Option<V> {
         let state = self.inner.lock();
         if !state.listening {
             return None;
         }
-        state.entries.get(key).cloned()
+        let (value, read_at) = state.entries.get(key)?;
+        (read_at.elapsed() < self.inner.max_age).then(|| value.clone())
     }
 
     /// The generation to pass to [`NotifiedCache::fill`]; take it before
@@ -123,7 +133,7 @@ where
                 state.entries.remove(&victim);
             }
         }
-        state.entries.insert(key, value);
+        state.entries.insert(key, (value, Instant::now()));
     }
 
     /// Forgets `key` (a write of this replica, after its commit; or a
@@ -150,11 +160,6 @@ where
     /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Whether the listener is listening (the cache serves only then).
-    pub fn is_listening(&self) -> bool {
-        self.inner.lock().listening
     }
 
     /// Listens on the cache's channel on a connection of its own (outside
@@ -219,15 +224,18 @@ where
 mod tests {
     use super::NotifiedCache;
 
+    use std::time::Duration;
+
     fn live() -> NotifiedCache<u32, &'static str> {
-        let cache = NotifiedCache::new("test", 2);
+        let cache = NotifiedCache::new("test", 2, Duration::from_secs(60));
         cache.reset(true);
         cache
     }
 
     #[test]
     fn nothing_is_served_or_kept_while_not_listening() {
-        let cache: NotifiedCache<u32, &str> = NotifiedCache::new("test", 2);
+        let cache: NotifiedCache<u32, &str> =
+            NotifiedCache::new("test", 2, Duration::from_secs(60));
         let generation = cache.generation();
         cache.fill(1, "one", generation);
         assert_eq!(cache.get(&1), None);
@@ -263,5 +271,15 @@ mod tests {
         // Refilling a held key evicts nothing.
         cache.fill(9, "newer", cache.generation());
         assert_eq!((cache.len(), cache.get(&9)), (2, Some("newer")));
+    }
+
+    #[test]
+    fn no_entry_is_served_past_its_age() {
+        let cache = NotifiedCache::new("test", 2, Duration::from_millis(20));
+        cache.reset(true);
+        cache.fill(1, "row", cache.generation());
+        assert_eq!(cache.get(&1), Some("row"));
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(cache.get(&1), None);
     }
 }

@@ -83,23 +83,17 @@ fn token_in(text: &str) -> String {
 }
 
 /// The token of the next email-ownership mail that reaches `to` (other mails
-/// to `to` are skipped).
+/// to `to` are left for later).
 async fn token_mail(suite: &Suite, to: &str) -> String {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mail = suite
-            .smtp
-            .next_to(to, left)
-            .await
-            .unwrap_or_else(|e| panic!("no email-ownership mail to {to}: {e:#}"));
-        if mail.subject.starts_with(CONFIRM_SUBJECT) {
-            let token = token_in(&mail.text);
-            assert!(token.len() >= 40, "a short token in {}", mail.text);
-            assert_eq!(token, token_in(&mail.html), "text and HTML links differ");
-            return token;
-        }
-    }
+    let mail = suite
+        .smtp
+        .next_matching(to, |m| m.subject.starts_with(CONFIRM_SUBJECT), WAIT)
+        .await
+        .unwrap_or_else(|e| panic!("no email-ownership mail to {to}: {e:#}"));
+    let token = token_in(&mail.text);
+    assert!(token.len() >= 40, "a short token in {}", mail.text);
+    assert_eq!(token, token_in(&mail.html), "text and HTML links differ");
+    token
 }
 
 async fn confirm(suite: &Suite, token: &str, account: &str) -> Result<Check, tonic::Status> {

@@ -59,26 +59,21 @@ impl Used {
 }
 
 /// The token in the first link to `path` in the next mail to `to` that
-/// has one.
+/// has one (other mails to `to` are left for later).
 async fn mailed_token(suite: &Suite, to: &str, path: &str) -> anyhow::Result<String> {
     let link = format!("{PORTAL_URL}{path}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let mail = suite
-            .smtp
-            .next_to(to, left)
-            .await
-            .map_err(|e| e.context(format!("no mail to {to} with a link to {path}")))?;
-        if let Some(at) = mail.text.find(&link) {
-            let token: String = mail.text[at + link.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-                .collect();
-            anyhow::ensure!(token.len() >= 40, "short token in {}", mail.text);
-            return Ok(token);
-        }
-    }
+    let mail = suite
+        .smtp
+        .next_matching(to, |m| m.text.contains(&link), Duration::from_secs(30))
+        .await
+        .map_err(|e| e.context(format!("no mail to {to} with a link to {path}")))?;
+    let at = mail.text.find(&link).unwrap_or_default();
+    let token: String = mail.text[at + link.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    anyhow::ensure!(token.len() >= 40, "short token in {}", mail.text);
+    Ok(token)
 }
 
 /// Runs the story on `suite`.

@@ -51,6 +51,10 @@ pub const PROFILES_CHANNEL: &str = "partnerhub_profiles";
 /// Profile rows kept in memory per replica (a row is about 1 KiB).
 const CACHED_PROFILES: usize = 10_000;
 
+/// The longest a cached profile is served: a bound on staleness should a
+/// notification ever be lost without the listener noticing.
+const CACHED_PROFILE_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Profile {
     /// Handlers over `pool`, sealing sensitive numbers with `sealer`. The
     /// read cache serves once [`Profile::listen`] runs.
@@ -58,7 +62,7 @@ impl Profile {
         Self {
             pool,
             sealer,
-            profiles: NotifiedCache::new(PROFILES_CHANNEL, CACHED_PROFILES),
+            profiles: NotifiedCache::new(PROFILES_CHANNEL, CACHED_PROFILES, CACHED_PROFILE_AGE),
         }
     }
 
