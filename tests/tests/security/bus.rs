@@ -1,0 +1,1 @@
+//! Attacks: bus (see docs/security.md).

@@ -1,0 +1,1 @@
+//! Attacks: directory (see docs/security.md).

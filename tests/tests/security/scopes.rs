@@ -1,0 +1,1 @@
+//! Attacks: scopes (see docs/security.md).
