@@ -5,5 +5,6 @@
 
 mod bus;
 mod directory;
+mod hardening;
 mod scopes;
 mod sessions;

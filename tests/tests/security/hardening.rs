@@ -1,0 +1,1 @@
+//! Attacks: hardening (see docs/security.md).
