@@ -40,6 +40,20 @@ pub enum IdentityError {
     /// The caller may not give or take this role.
     #[error("may not assign {0}")]
     RoleNotAssignable(String),
+    /// The role carries a permission the caller does not hold.
+    #[error("may not grant {role}: lacks {permission}")]
+    RoleNotHeld {
+        /// The role.
+        role: String,
+        /// The permission the caller lacks.
+        permission: String,
+    },
+    /// The role carries payout or tax numbers: Global admins only.
+    #[error("sensitive role {0}")]
+    SensitiveRole(String),
+    /// Nobody changes their own roles.
+    #[error("own roles")]
+    SelfRoleChange,
     /// Would leave the account without a Global admin.
     #[error("last global admin")]
     LastGlobalAdmin,
@@ -79,6 +93,17 @@ impl IdentityError {
         Self::NotFound {
             kind,
             name: name.into(),
+        }
+    }
+}
+
+impl From<crate::domain::authority::Refusal> for IdentityError {
+    fn from(r: crate::domain::authority::Refusal) -> Self {
+        use crate::domain::authority::Refusal as R;
+        match r {
+            R::NotAssignable(role) => Self::RoleNotAssignable(role),
+            R::NotHeld { role, permission } => Self::RoleNotHeld { role, permission },
+            R::Sensitive(role) => Self::SensitiveRole(role),
         }
     }
 }
@@ -126,6 +151,23 @@ impl From<IdentityError> for Status {
             E::RoleNotAssignable(role) => denied(
                 "ROLE_NOT_ASSIGNABLE",
                 &format!("your roles may not assign or remove the role {role}"),
+            ),
+            E::RoleNotHeld { role, permission } => denied(
+                "ROLE_NOT_HELD",
+                &format!(
+                    "the role {role} carries the permission {permission}, which you do not hold: \
+                     only someone who holds every permission of a role grants or removes it"
+                ),
+            ),
+            E::SensitiveRole(role) => denied(
+                "SENSITIVE_ROLE",
+                &format!(
+                    "the role {role} carries bank or tax numbers: only a Global admin grants or removes it"
+                ),
+            ),
+            E::SelfRoleChange => denied(
+                "SELF_ROLE_CHANGE",
+                "nobody changes their own roles: another admin of the account must",
             ),
             E::LastGlobalAdmin => error::failed_precondition(
                 "LAST_GLOBAL_ADMIN",

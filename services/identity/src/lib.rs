@@ -16,7 +16,8 @@ use std::sync::Arc;
 use partnerhub_platform::{Prepared, Serve};
 use partnerhub_proto::identity::v1::{
     account_service_server::AccountServiceServer, activity_service_server::ActivityServiceServer,
-    auth_service_server::AuthServiceServer, member_service_server::MemberServiceServer,
+    auth_service_server::AuthServiceServer, invitation_service_server::InvitationServiceServer,
+    member_service_server::MemberServiceServer,
     role_service_server::RoleServiceServer, self_service_server::SelfServiceServer,
 };
 use tokio_util::sync::CancellationToken;
@@ -70,6 +71,7 @@ impl Service {
         let routes = tonic::service::Routes::new(AuthServiceServer::new(identity.clone()))
             .add_service(AccountServiceServer::new(identity.clone()))
             .add_service(MemberServiceServer::new(identity.clone()))
+            .add_service(InvitationServiceServer::new(identity.clone()))
             .add_service(SelfServiceServer::new(identity.clone()))
             .add_service(RoleServiceServer::new(identity.clone()))
             .add_service(ActivityServiceServer::new(identity));

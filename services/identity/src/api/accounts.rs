@@ -54,6 +54,9 @@ impl Identity {
             "ACTIVE",
         )
         .await?;
+        // A user who joined other accounts by invitation has no home yet:
+        // the first company of their own becomes it (ADR 0008).
+        members::claim_home(&mut tx, user, account.id).await?;
         let account_name = format!("accounts/{}", account.id);
         let user_name = format!("users/{user}");
         outbox::publish_event(

@@ -55,7 +55,7 @@ impl Identity {
                 family_name: &req.family_name,
                 locale,
                 password_hash: Some(&password_hash),
-                home_account: account.id,
+                home_account: Some(account.id),
                 must_change_password: false,
             },
         )

@@ -14,21 +14,19 @@ use partnerhub_proto::identity::v1::{
     ListMembersRequest, ListMembersResponse, Member, MemberRemoved, MemberRolesChanged,
     MemberState, RemovalScope, RemoveMemberRequest, RemoveMemberResponse, ResendInvitationRequest,
     ResetPasswordRequest, ResetPasswordResponse, RoleAssignment, Session, UpdateMemberRequest,
-    UserCreated, UserInvited, member_service_server::MemberService,
+    UserCreated, member_service_server::MemberService,
 };
-use partnerhub_proto::notification::v1::SendMail;
 use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::auth::password_changed;
-use super::{
-    Identity, SOURCE, account_id, actor, member_message, member_name, remember, replay, send_mail,
-};
+use super::invitations::granting_roles;
+use super::{Identity, SOURCE, account_id, actor, member_message, member_name, remember, replay};
 use crate::domain::{self, authority, csv_import, secrets};
 use crate::error::{IdentityError, Result};
 use crate::password;
-use crate::store::{MemberRow, UserRow, accounts, activity, members, tokens};
+use crate::store::{MemberRow, accounts, activity, members, tokens};
 
 /// A user to create with a temporary password.
 struct NewMember {
@@ -40,7 +38,7 @@ struct NewMember {
 
 impl Identity {
     /// Locks an active account for a membership change.
-    async fn lock_active(&self, conn: &mut PgConnection, account: Uuid) -> Result<()> {
+    pub(super) async fn lock_active(&self, conn: &mut PgConnection, account: Uuid) -> Result<()> {
         let row = accounts::lock(conn, account)
             .await?
             .ok_or_else(|| IdentityError::not_found("account", format!("accounts/{account}")))?;
@@ -75,7 +73,7 @@ impl Identity {
                     family_name: &m.family_name,
                     locale: "en-US",
                     password_hash: Some(&hash),
-                    home_account: account,
+                    home_account: Some(account),
                     must_change_password: true,
                 },
             )
@@ -145,8 +143,9 @@ impl Identity {
         v.check("family_name", validate::text(&req.family_name, 1, 50));
         authority::check_assignments("roles", &req.roles, &mut v);
         v.finish()?;
-        if let Some(role) = authority::forbidden_change(&caller.roles, &[], &req.roles) {
-            return Err(IdentityError::RoleNotAssignable(role));
+        if let Some(refusal) = authority::forbidden_change(&granting_roles(caller), &[], &req.roles)
+        {
+            return Err(refusal.into());
         }
         let scope = format!("accounts/{account}:CreateUser");
         let mut tx = self.pool.begin().await?;
@@ -194,6 +193,7 @@ impl Identity {
         let account = account_id("parent", &req.parent)?;
         caller.require(perm::MEMBERS_CREATE, &account.to_string())?;
         let rows = csv_import::parse(&req.csv).map_err(|v| IdentityError::Invalid(v.into_vec()))?;
+        let granting = granting_roles(caller);
         let mut v = Violations::new();
         let mut tx = self.pool.begin().await?;
         let emails: Vec<String> = rows
@@ -218,11 +218,8 @@ impl Identity {
                     locations: vec![],
                 })
                 .collect();
-            if let Some(role) = authority::forbidden_change(&caller.roles, &[], &roles) {
-                v.add(
-                    format!("rows[{n}].roles"),
-                    format!("your roles may not assign {role}"),
-                );
+            if let Some(refusal) = authority::forbidden_change(&granting, &[], &roles) {
+                v.add(format!("rows[{n}].roles"), refusal.describe());
             }
             new.push(NewMember {
                 email: row.email,
@@ -256,247 +253,6 @@ impl Identity {
         Ok(response)
     }
 
-    async fn invite(
-        &self,
-        caller: &Caller,
-        req: InviteUsersRequest,
-    ) -> Result<InviteUsersResponse> {
-        let account = account_id("parent", &req.parent)?;
-        caller.require(perm::MEMBERS_CREATE, &account.to_string())?;
-        let mut v = Violations::new();
-        if req.invitations.is_empty() || req.invitations.len() > 10 {
-            v.add("invitations", "must hold 1 to 10 invitations");
-        }
-        let mut seen = BTreeSet::new();
-        for (i, inv) in req.invitations.iter().enumerate() {
-            v.check(
-                &format!("invitations[{i}].email"),
-                validate::email(&inv.email),
-            );
-            if !seen.insert(domain::normalize_email(&inv.email)) {
-                v.add(format!("invitations[{i}].email"), "is listed twice");
-            }
-            authority::check_assignments(&format!("invitations[{i}].roles"), &inv.roles, &mut v);
-            if let Some(role) = authority::forbidden_change(&caller.roles, &[], &inv.roles) {
-                v.add(
-                    format!("invitations[{i}].roles"),
-                    format!("your roles may not assign {role}"),
-                );
-            }
-        }
-        v.finish()?;
-        let scope = format!("accounts/{account}:InviteUsers");
-        let mut tx = self.pool.begin().await?;
-        if let Some(stored) =
-            replay::<InviteUsersResponse>(&mut tx, &scope, &req.request_id, &req).await?
-        {
-            return Ok(stored);
-        }
-        self.lock_active(&mut tx, account).await?;
-        let account_row = accounts::get(&mut tx, account).await?;
-        let by = actor(caller);
-        let mut v = Violations::new();
-        let mut invited = Vec::new();
-        for (i, inv) in req.invitations.iter().enumerate() {
-            let user = match members::user_by_email(&mut tx, &inv.email).await? {
-                Some(user) => user,
-                None => members::insert_user(
-                    &mut tx,
-                    &members::NewUser {
-                        id: Uuid::now_v7(),
-                        email: inv.email.trim(),
-                        given_name: "",
-                        family_name: "",
-                        locale: "en-US",
-                        password_hash: None,
-                        home_account: account,
-                        must_change_password: false,
-                    },
-                )
-                .await?
-                .ok_or(IdentityError::EmailTaken)?,
-            };
-            let existing = members::member(&mut tx, account, user.id).await?;
-            if existing.is_some_and(|m| m.state == "ACTIVE") {
-                v.add(
-                    format!("invitations[{i}].email"),
-                    "is already a member of this account",
-                );
-                continue;
-            }
-            if user.deleted_at.is_some() {
-                v.add(
-                    format!("invitations[{i}].email"),
-                    "belongs to a user removed from the directory",
-                );
-                continue;
-            }
-            let role_ids = authority::role_ids(&inv.roles);
-            members::upsert_membership(
-                &mut tx,
-                account,
-                user.id,
-                &role_ids,
-                &authority::scopes(&inv.roles),
-                "INVITED",
-            )
-            .await?;
-            self.send_invitation(
-                &mut tx,
-                &user,
-                account,
-                account_row
-                    .as_ref()
-                    .map(|a| a.display_name.as_str())
-                    .unwrap_or_default(),
-            )
-            .await?;
-            let user_name = format!("users/{}", user.id);
-            outbox::publish_event(
-                &mut tx,
-                SOURCE,
-                &user_name,
-                &UserInvited {
-                    user: user_name.clone(),
-                    account: format!("accounts/{account}"),
-                    email: user.email.clone(),
-                    roles: role_ids.clone(),
-                    invited_by: by.clone(),
-                    create_time: Some(timestamp(Utc::now())),
-                },
-            )
-            .await?;
-            activity::record(
-                &mut tx,
-                activity::Entry {
-                    account,
-                    actor: &by,
-                    action: "user.invited",
-                    target: &user_name,
-                    old: None,
-                    new: Some(serde_json::json!({ "email": user.email, "roles": role_ids })),
-                },
-            )
-            .await?;
-            if let Some(row) = members::member(&mut tx, account, user.id).await? {
-                invited.push(member_message(&row));
-            }
-        }
-        v.finish()?;
-        let response = InviteUsersResponse { members: invited };
-        remember(&mut tx, &scope, &req.request_id, &response).await?;
-        tx.commit().await?;
-        Ok(response)
-    }
-
-    /// Makes a fresh invitation token (the previous one stops working) and
-    /// queues the mail that carries it.
-    async fn send_invitation(
-        &self,
-        conn: &mut PgConnection,
-        user: &UserRow,
-        account: Uuid,
-        account_name: &str,
-    ) -> Result<()> {
-        let token = secrets::token();
-        let expires = Utc::now() + self.config.invitation_ttl;
-        tokens::insert_one_time(
-            conn,
-            &secrets::hash(&token),
-            tokens::Purpose::Invitation,
-            user.id,
-            Some(account),
-            expires,
-        )
-        .await?;
-        send_mail(
-            conn,
-            SendMail {
-                template: "identity.invitation".into(),
-                to: user.email.clone(),
-                locale: user.locale.clone(),
-                params: [
-                    ("token".to_owned(), token),
-                    ("account_name".to_owned(), account_name.to_owned()),
-                    (
-                        "expires_days".to_owned(),
-                        (self.config.invitation_ttl.as_secs() / 86_400).to_string(),
-                    ),
-                ]
-                .into(),
-                user: format!("users/{}", user.id),
-                account: format!("accounts/{account}"),
-                dedup_key: format!("invitation:{}", Uuid::now_v7()),
-            },
-        )
-        .await
-    }
-
-    async fn accept(&self, req: AcceptInvitationRequest) -> Result<Session> {
-        if req.token.is_empty() || req.token.len() > 200 {
-            return Err(IdentityError::field("token", "is required"));
-        }
-        let mut tx = self.pool.begin().await?;
-        let row = tokens::spend_one_time(
-            &mut tx,
-            &secrets::hash(&req.token),
-            tokens::Purpose::Invitation,
-        )
-        .await?
-        .ok_or(IdentityError::InvalidToken("token"))?;
-        let account = row.account_id.ok_or(IdentityError::InvalidToken("token"))?;
-        let mut user = members::user(&mut tx, row.user_id)
-            .await?
-            .ok_or(IdentityError::InvalidToken("token"))?;
-        let member = members::member(&mut tx, account, user.id)
-            .await?
-            .filter(|m| m.state == "INVITED")
-            .ok_or(IdentityError::InvalidToken("token"))?;
-        if user.password_hash.is_none() {
-            // A new user completes their profile.
-            let mut v = Violations::new();
-            v.check("given_name", validate::text(&req.given_name, 1, 50));
-            v.check("family_name", validate::text(&req.family_name, 1, 50));
-            v.check("password", domain::password(&req.password));
-            v.finish()?;
-            let hash = password::hash(req.password.clone()).await?;
-            members::set_names(&mut tx, user.id, &req.given_name, &req.family_name).await?;
-            members::set_password(&mut tx, user.id, &hash, false).await?;
-            user = members::user(&mut tx, user.id)
-                .await?
-                .ok_or(IdentityError::InvalidToken("token"))?;
-        }
-        members::set_state(&mut tx, account, user.id, "ACTIVE").await?;
-        let user_name = format!("users/{}", user.id);
-        roles_changed(
-            &mut tx,
-            account,
-            &user_name,
-            &[],
-            &authority::assignments(&member.roles, &member.scopes.0),
-            &user_name,
-        )
-        .await?;
-        activity::record(
-            &mut tx,
-            activity::Entry {
-                account,
-                actor: &user_name,
-                action: "invitation.accepted",
-                target: &user_name,
-                old: None,
-                new: Some(serde_json::json!({ "roles": member.roles })),
-            },
-        )
-        .await?;
-        let membership = accounts::membership(&mut tx, user.id, Some(account))
-            .await?
-            .ok_or(IdentityError::InvalidToken("token"))?;
-        let session = self.session(&mut tx, &user, &membership, None).await?;
-        tx.commit().await?;
-        Ok(session)
-    }
-
     /// Loads a member for a change by `caller`, with the account locked, and
     /// checks that the caller manages the member's directory.
     async fn member_for_change(
@@ -514,8 +270,9 @@ impl Identity {
             .await?
             .ok_or_else(|| IdentityError::not_found("member", name))?;
         // After a merge, the admins of either side manage only users of their
-        // own home directory. (Invited outsiders keep their own home but are
-        // managed by the inviting account: the rule is about merged sides.)
+        // own home directory. (Members who joined by invitation keep their own
+        // home: this account may change or end their membership, and
+        // `require_home` keeps their credentials out of its reach.)
         if let Some(me) = caller.user_id().and_then(|u| u.parse::<Uuid>().ok()) {
             let mine = members::user(conn, me)
                 .await?
@@ -545,6 +302,33 @@ impl Identity {
             .is_some_and(|a| a.merged_into == Some(account)))
     }
 
+    /// Refuses (OTHER_DIRECTORY) unless `account` manages the credentials
+    /// and identity of `member`: it is the user's home account, or an
+    /// account their home was merged into while the caller comes from that
+    /// same home (the rule of merges).
+    async fn require_home(
+        &self,
+        conn: &mut PgConnection,
+        caller: &Caller,
+        account: Uuid,
+        member: &MemberRow,
+    ) -> Result<()> {
+        let theirs = member.user.home_account_id;
+        if theirs == Some(account) {
+            return Ok(());
+        }
+        let mine = match caller.user_id().and_then(|u| u.parse::<Uuid>().ok()) {
+            Some(me) => members::user(conn, me)
+                .await?
+                .and_then(|u| u.home_account_id),
+            None => None,
+        };
+        if mine.is_some() && mine == theirs && self.merged_into(conn, theirs, account).await? {
+            return Ok(());
+        }
+        Err(IdentityError::OtherDirectory)
+    }
+
     async fn update_member(&self, caller: &Caller, req: UpdateMemberRequest) -> Result<Member> {
         let member = req
             .member
@@ -559,14 +343,19 @@ impl Identity {
         }
         authority::check_assignments("member.roles", &member.roles, &mut v);
         v.finish()?;
+        if caller.user_id() == Some(user.to_string().as_str()) {
+            return Err(IdentityError::SelfRoleChange);
+        }
         let mut tx = self.pool.begin().await?;
         let current = self
             .member_for_change(&mut tx, caller, account, user, perm::MEMBERS_WRITE)
             .await?;
         etag::check(&member.etag, current.version, &member.name)?;
         let old = authority::assignments(&current.roles, &current.scopes.0);
-        if let Some(role) = authority::forbidden_change(&caller.roles, &old, &member.roles) {
-            return Err(IdentityError::RoleNotAssignable(role));
+        if let Some(refusal) =
+            authority::forbidden_change(&granting_roles(caller), &old, &member.roles)
+        {
+            return Err(refusal.into());
         }
         let was_admin =
             current.roles.iter().any(|r| r == "global_admin") && current.state == "ACTIVE";
@@ -586,8 +375,9 @@ impl Identity {
         let by = actor(caller);
         let user_name = format!("users/{user}");
         roles_changed(&mut tx, account, &user_name, &old, &member.roles, &by).await?;
-        activity::record(
+        audit(
             &mut tx,
+            current.user.home_account_id,
             activity::Entry {
                 account,
                 actor: &by,
@@ -620,8 +410,13 @@ impl Identity {
             .await?;
         etag::check(&req.etag, current.version, &req.name)?;
         let old = authority::assignments(&current.roles, &current.scopes.0);
-        if let Some(role) = authority::forbidden_change(&caller.roles, &old, &[]) {
-            return Err(IdentityError::RoleNotAssignable(role));
+        // Removing someone takes their roles: grant only what you hold.
+        // Leaving (removing oneself) only gives up rights.
+        let oneself = caller.user_id() == Some(user.to_string().as_str());
+        if !oneself
+            && let Some(refusal) = authority::forbidden_change(&granting_roles(caller), &old, &[])
+        {
+            return Err(refusal.into());
         }
         let is_admin =
             current.roles.iter().any(|r| r == "global_admin") && current.state == "ACTIVE";
@@ -629,8 +424,8 @@ impl Identity {
             return Err(IdentityError::LastGlobalAdmin);
         }
         let from_directory = matches!(scope, RemovalScope::Directory | RemovalScope::Both);
-        if from_directory && current.user.home_account_id != Some(account) {
-            return Err(IdentityError::OtherDirectory);
+        if from_directory {
+            self.require_home(&mut tx, caller, account, &current).await?;
         }
         if from_directory {
             // Leaving the directory ends every membership: no account may be
@@ -661,8 +456,9 @@ impl Identity {
             },
         )
         .await?;
-        activity::record(
+        audit(
             &mut tx,
+            current.user.home_account_id,
             activity::Entry {
                 account,
                 actor: &by,
@@ -691,8 +487,12 @@ impl Identity {
         let current = self
             .member_for_change(&mut tx, caller, account, user, perm::MEMBERS_RESET_PASSWORD)
             .await?;
+        // Credentials belong to the home directory: a member who joined by
+        // invitation is not this account's to reset.
+        self.require_home(&mut tx, caller, account, &current).await?;
         // A Global admin anywhere is a Global admin here: resetting their
-        // password would hand over that other account too.
+        // password would hand over that other account too. The caller acts
+        // in the member's home account, so this is a Global admin of it.
         let admin_anywhere = current.roles.iter().any(|r| r == "global_admin")
             || !members::global_admin_accounts(&mut tx, user)
                 .await?
@@ -705,43 +505,6 @@ impl Identity {
         password_changed(&mut tx, user, "admin_reset", &actor(caller), Some(account)).await?;
         tx.commit().await?;
         Ok(ResetPasswordResponse { temporary_password })
-    }
-
-    async fn resend(&self, caller: &Caller, req: ResendInvitationRequest) -> Result<Member> {
-        let (account, user) = member_name(&req.name)?;
-        let mut tx = self.pool.begin().await?;
-        let current = self
-            .member_for_change(&mut tx, caller, account, user, perm::MEMBERS_CREATE)
-            .await?;
-        if current.state != "INVITED" {
-            return Err(IdentityError::Precondition {
-                reason: "NOT_INVITED",
-                message: format!(
-                    "the member is {} and has no pending invitation",
-                    current.state.to_lowercase()
-                ),
-            });
-        }
-        let account_name = accounts::get(&mut tx, account)
-            .await?
-            .map(|a| a.display_name)
-            .unwrap_or_default();
-        self.send_invitation(&mut tx, &current.user, account, &account_name)
-            .await?;
-        activity::record(
-            &mut tx,
-            activity::Entry {
-                account,
-                actor: &actor(caller),
-                action: "invitation.resent",
-                target: &format!("users/{user}"),
-                old: None,
-                new: None,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(member_message(&current))
     }
 
     async fn list_members(
@@ -806,6 +569,47 @@ impl Identity {
     }
 }
 
+/// Records an action on a user or membership in the activity of the
+/// account where it happened and, when the user's home account is another
+/// one, in that home account too (naming where it happened), so a
+/// cross-account action is visible to the user's own admins.
+pub(super) async fn audit(
+    conn: &mut PgConnection,
+    home: Option<Uuid>,
+    entry: activity::Entry<'_>,
+) -> Result<()> {
+    let here = entry.account;
+    let copy = home.filter(|h| *h != here).map(|home| {
+        let mut new = match entry.new.clone() {
+            Some(serde_json::Value::Object(map)) => map,
+            Some(other) => serde_json::Map::from_iter([("value".to_owned(), other)]),
+            None => serde_json::Map::new(),
+        };
+        new.insert(
+            "account".to_owned(),
+            serde_json::Value::String(format!("accounts/{here}")),
+        );
+        (home, serde_json::Value::Object(new))
+    });
+    let (actor, action, target, old) = (entry.actor, entry.action, entry.target, entry.old.clone());
+    activity::record(conn, entry).await?;
+    if let Some((home, new)) = copy {
+        activity::record(
+            conn,
+            activity::Entry {
+                account: home,
+                actor,
+                action,
+                target,
+                old,
+                new: Some(new),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Emits `MemberRolesChanged`.
 pub(super) async fn roles_changed(
     conn: &mut PgConnection,
@@ -867,7 +671,7 @@ impl MemberService for Identity {
     ) -> Result<Response<Member>, Status> {
         let caller = caller(&request)?.clone();
         Ok(Response::new(
-            self.resend(&caller, request.into_inner()).await?,
+            self.resend_as_member(&caller, request.into_inner()).await?,
         ))
     }
 

@@ -68,13 +68,79 @@ pub fn assignments(
         .collect()
 }
 
+/// Permissions that reveal or redirect money: bank and tax numbers unmasked,
+/// payout and tax profiles changed. A role carrying one is granted (or
+/// taken) by a Global admin only.
+pub const SENSITIVE_PERMISSIONS: &[&str] = &[
+    roles::perm::PAYOUT_SENSITIVE_READ,
+    roles::perm::PAYOUT_WRITE,
+    roles::perm::TAX_IDS_WRITE,
+];
+
+/// Why a role may not be given or taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The role's `assignable_by` does not name any of the actor's roles.
+    NotAssignable(String),
+    /// The role carries a permission the actor does not hold.
+    NotHeld {
+        /// The role.
+        role: String,
+        /// The first permission of it the actor lacks.
+        permission: String,
+    },
+    /// The role carries payout or tax numbers: Global admins only.
+    Sensitive(String),
+}
+
+impl Refusal {
+    /// The role refused.
+    pub fn role(&self) -> &str {
+        match self {
+            Self::NotAssignable(r) | Self::Sensitive(r) | Self::NotHeld { role: r, .. } => r,
+        }
+    }
+
+    /// For a field violation.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::NotAssignable(r) => format!("your roles may not assign {r}"),
+            Self::NotHeld { role, permission } => {
+                format!("{role} carries {permission}, which you do not hold")
+            }
+            Self::Sensitive(r) => {
+                format!("{r} carries bank or tax numbers: only a Global admin grants it")
+            }
+        }
+    }
+}
+
+/// The roles of an actor that count as held for granting: only roles that
+/// apply company-wide (a role limited to some locations confers no right to
+/// hand out a company-wide role).
+pub fn unscoped_roles(
+    roles: &[String],
+    scopes: &BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    roles
+        .iter()
+        .filter(|r| scopes.get(*r).is_none_or(Vec::is_empty))
+        .cloned()
+        .collect()
+}
+
 /// The first role in the change from `old` to `new` (added, removed or
-/// re-scoped) that `actor_roles` may not assign, if any.
+/// re-scoped) that `actor_roles` may not give or take, with why.
+///
+/// Grant only what you hold: the actor's roles must name the role in its
+/// `assignable_by`, the actor must hold every permission the role carries
+/// (a Global admin holds all), and a role carrying a sensitive permission
+/// is for Global admins only.
 pub fn forbidden_change(
     actor_roles: &[String],
     old: &[RoleAssignment],
     new: &[RoleAssignment],
-) -> Option<String> {
+) -> Option<Refusal> {
     let before: BTreeMap<&str, BTreeSet<&str>> = old
         .iter()
         .map(|a| {
@@ -98,20 +164,49 @@ pub fn forbidden_change(
         .chain(after.keys())
         .filter(|r| before.get(*r) != after.get(*r));
     for role in changed {
-        if !may_assign(actor_roles, role) {
-            return Some((*role).to_owned());
+        if let Some(refusal) = may_not_grant(actor_roles, role) {
+            return Some(refusal);
         }
     }
     None
 }
 
+/// Whether a holder of `actor_roles` may give or take `role` (`None`) or
+/// why not.
+pub fn may_not_grant(actor_roles: &[String], role: &str) -> Option<Refusal> {
+    let Some(r) = roles::find(role) else {
+        return Some(Refusal::NotAssignable(role.to_owned()));
+    };
+    let global = actor_roles.iter().any(|a| a == "global_admin");
+    if !r
+        .assignable_by
+        .iter()
+        .any(|by| actor_roles.iter().any(|a| a == by))
+    {
+        return Some(Refusal::NotAssignable(role.to_owned()));
+    }
+    if global {
+        return None;
+    }
+    if r.permissions
+        .iter()
+        .any(|p| SENSITIVE_PERMISSIONS.contains(p))
+    {
+        return Some(Refusal::Sensitive(role.to_owned()));
+    }
+    let held = roles::permissions_of(actor_roles);
+    r.permissions
+        .iter()
+        .find(|p| !held.contains(*p))
+        .map(|p| Refusal::NotHeld {
+            role: role.to_owned(),
+            permission: (*p).to_owned(),
+        })
+}
+
 /// Whether a holder of `actor_roles` may give or take `role`.
 pub fn may_assign(actor_roles: &[String], role: &str) -> bool {
-    roles::find(role).is_some_and(|r| {
-        r.assignable_by
-            .iter()
-            .any(|by| actor_roles.iter().any(|a| a == by))
-    })
+    may_not_grant(actor_roles, role).is_none()
 }
 
 #[cfg(test)]
@@ -125,21 +220,83 @@ mod tests {
         }
     }
 
+    fn refused(actor: &[String], old: &[RoleAssignment], new: &[RoleAssignment]) -> Option<String> {
+        forbidden_change(actor, old, new).map(|r| r.role().to_owned())
+    }
+
+    #[test]
+    fn a_role_is_granted_only_by_who_holds_all_its_permissions() {
+        let aa = vec!["account_admin".to_owned()];
+        // Account admin may assign incentives_admin by family, but it
+        // carries payout numbers: sensitive.
+        assert_eq!(
+            forbidden_change(&aa, &[], &[a("incentives_admin")]),
+            Some(Refusal::Sensitive("incentives_admin".into()))
+        );
+        // Business profile admin's permissions are all the Account admin's.
+        assert_eq!(forbidden_change(&aa, &[], &[a("business_profile_admin")]), None);
+        let manager = vec!["manager".to_owned()];
+        assert_eq!(
+            forbidden_change(&manager, &[], &[a("financial_contributor")]),
+            Some(Refusal::Sensitive("financial_contributor".into()))
+        );
+        assert_eq!(forbidden_change(&manager, &[], &[a("marketer")]), None);
+        let uma = vec!["user_management_admin".to_owned()];
+        assert_eq!(
+            forbidden_change(&uma, &[], &[a("sales_agent")]),
+            Some(Refusal::NotHeld {
+                role: "sales_agent".into(),
+                permission: roles::perm::PROGRAMS_READ.into()
+            })
+        );
+        // Taking a sensitive role away is also for Global admins only.
+        assert_eq!(
+            forbidden_change(&aa, &[a("incentives_admin")], &[]),
+            Some(Refusal::Sensitive("incentives_admin".into()))
+        );
+        // An Owner holds every permission but is no Global admin.
+        let owner = vec!["owner".to_owned()];
+        assert_eq!(
+            forbidden_change(&owner, &[], &[a("financial_contributor")]),
+            Some(Refusal::Sensitive("financial_contributor".into()))
+        );
+        assert_eq!(forbidden_change(&owner, &[], &[a("developer")]), None);
+        let ga = vec!["global_admin".to_owned()];
+        assert_eq!(
+            forbidden_change(&ga, &[], &[a("incentives_admin"), a("financial_contributor")]),
+            None
+        );
+    }
+
+    #[test]
+    fn location_scoped_roles_do_not_count_as_held() {
+        let roles = vec!["account_admin".to_owned(), "referrals_admin".to_owned()];
+        let scopes = BTreeMap::from([("referrals_admin".to_owned(), vec!["l1".to_owned()])]);
+        assert_eq!(unscoped_roles(&roles, &scopes), ["account_admin"]);
+        assert_eq!(unscoped_roles(&roles, &BTreeMap::new()), roles);
+    }
+
     #[test]
     fn only_global_admins_give_privileged_roles() {
         let uma = vec!["user_management_admin".to_owned()];
         assert_eq!(
-            forbidden_change(&uma, &[], &[a("global_admin")]),
+            refused(&uma, &[], &[a("global_admin")]),
             Some("global_admin".into())
         );
         assert_eq!(
-            forbidden_change(&uma, &[a("compliance_admin")], &[]),
+            refused(&uma, &[a("compliance_admin")], &[]),
             Some("compliance_admin".into())
         );
-        assert_eq!(forbidden_change(&uma, &[], &[a("billing_admin")]), None);
+        // A User management admin holds no billing permission: it may not
+        // hand one out.
+        assert_eq!(
+            refused(&uma, &[], &[a("billing_admin")]),
+            Some("billing_admin".into())
+        );
+        assert_eq!(refused(&uma, &[], &[a("helpdesk_agent")]), None);
         let ga = vec!["global_admin".to_owned()];
         assert_eq!(
-            forbidden_change(&ga, &[], &[a("global_admin"), a("compliance_admin")]),
+            refused(&ga, &[], &[a("global_admin"), a("compliance_admin")]),
             None
         );
     }
@@ -147,14 +304,14 @@ mod tests {
     #[test]
     fn account_admins_give_partner_roles_only() {
         let aa = vec!["account_admin".to_owned()];
-        assert_eq!(forbidden_change(&aa, &[], &[a("referrals_admin")]), None);
+        assert_eq!(refused(&aa, &[], &[a("referrals_admin")]), None);
         assert_eq!(
-            forbidden_change(&aa, &[], &[a("billing_admin")]),
+            refused(&aa, &[], &[a("billing_admin")]),
             Some("billing_admin".into())
         );
         // Unchanged roles need no authority.
         assert_eq!(
-            forbidden_change(
+            refused(
                 &aa,
                 &[a("global_admin")],
                 &[a("global_admin"), a("report_viewer")]

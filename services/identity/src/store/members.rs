@@ -23,8 +23,9 @@ pub struct NewUser<'a> {
     pub locale: &'a str,
     /// PHC string (`None` for an invited user).
     pub password_hash: Option<&'a str>,
-    /// Home directory.
-    pub home_account: Uuid,
+    /// Home directory (`None` for a user who joined by invitation and has
+    /// no company of their own yet).
+    pub home_account: Option<Uuid>,
     /// Must change the password at first sign-in.
     pub must_change_password: bool,
 }
@@ -279,6 +280,30 @@ pub async fn set_names(
     .bind(user)
     .bind(given)
     .bind(family)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets a user's home directory (`None`: none).
+pub async fn set_home(conn: &mut PgConnection, user: Uuid, home: Option<Uuid>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE users SET home_account_id = $2, version = version + 1 WHERE id = $1")
+        .bind(user)
+        .bind(home)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes `account` the home directory of a user who has none (a user who
+/// joined by invitation and now creates their own company).
+pub async fn claim_home(conn: &mut PgConnection, user: Uuid, account: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET home_account_id = $2, version = version + 1
+         WHERE id = $1 AND home_account_id IS NULL",
+    )
+    .bind(user)
+    .bind(account)
     .execute(conn)
     .await?;
     Ok(())

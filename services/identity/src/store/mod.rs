@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod invitations;
 pub mod members;
 pub mod tokens;
 
