@@ -17,8 +17,8 @@ use partnerhub_platform::{Prepared, Serve};
 use partnerhub_proto::identity::v1::{
     account_service_server::AccountServiceServer, activity_service_server::ActivityServiceServer,
     auth_service_server::AuthServiceServer, invitation_service_server::InvitationServiceServer,
-    member_service_server::MemberServiceServer,
-    role_service_server::RoleServiceServer, self_service_server::SelfServiceServer,
+    member_service_server::MemberServiceServer, role_service_server::RoleServiceServer,
+    self_service_server::SelfServiceServer,
 };
 use tokio_util::sync::CancellationToken;
 

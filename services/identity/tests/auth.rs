@@ -712,6 +712,7 @@ async fn events_carry_facts_and_never_a_secret() -> anyhow::Result<()> {
                 invitations: vec![partnerhub_proto::identity::v1::Invitation {
                     email: invited_email.clone(),
                     roles: vec![role("report_viewer")],
+                    ..Default::default()
                 }],
                 request_id: String::new(),
             }),

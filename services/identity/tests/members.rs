@@ -13,9 +13,10 @@ use partnerhub_proto::identity::v1::{
     AcceptInvitationRequest, Activity, BulkCreateUsersRequest, BulkCreateUsersResponse,
     ChangePasswordRequest, CreateAccountRequest, CreateUserRequest, CreateUserResponse,
     GetAccountRequest, GetMemberRequest, GetMyPermissionsRequest, GetRoleRequest, Invitation,
-    InviteUsersRequest, InviteUsersResponse, ListActivityRequest, ListMembersRequest,
-    ListRolesRequest, Member, MemberState, RefreshTokenRequest, RemovalScope, RemoveMemberRequest,
-    ResendInvitationRequest, ResetPasswordRequest, ResetPasswordResponse, RoleAssignment,
+    InvitationState, InviteUsersRequest, InviteUsersResponse, ListActivityRequest,
+    ListInvitationsRequest, ListMembersRequest, ListRolesRequest, Member, MemberState,
+    RefreshTokenRequest, RemovalScope, RemoveMemberRequest, ResendInvitationRequest,
+    ResetPasswordRequest, ResetPasswordResponse, RevokeInvitationRequest, RoleAssignment,
     RoleFamily, Session, SignInRequest, SwitchAccountRequest, UpdateMemberRequest,
 };
 use partnerhub_testkit::unique;
@@ -216,6 +217,7 @@ fn invitation(email: &str, ids: &[&str]) -> Invitation {
     Invitation {
         email: email.into(),
         roles: roles(ids),
+        ..Invitation::default()
     }
 }
 
@@ -816,28 +818,23 @@ async fn list_members_filters_by_role_and_state_and_pages() -> anyhow::Result<()
     let billing = created(&create_user(&founder, roles(&["billing_admin"])).await?)?;
     created(&create_user(&founder, roles(&["report_viewer"])).await?)?;
     created(&create_user(&founder, roles(&["referrals_user"])).await?)?;
-    let invitee_email = fresh_email("invitee");
-    let invited = invite(
+    // An invitation creates no member (ADR 0008): it is not listed.
+    invite(
         &founder,
-        vec![invitation(&invitee_email, &["report_viewer"])],
+        vec![invitation(&fresh_email("invitee"), &["report_viewer"])],
     )
     .await?;
-    let invitee = invited
-        .members
-        .first()
-        .cloned()
-        .ok_or_else(|| anyhow!("no invited member"))?;
-    assert_eq!(invitee.state, i32::from(MemberState::Invited));
+    created(&create_user(&founder, roles(&["report_viewer"])).await?)?;
 
     let admins = list_all(&founder, "global_admin", MemberState::Unspecified).await?;
     assert_eq!(names(&admins), [founder.member_name()]);
     let billers = list_all(&founder, "billing_admin", MemberState::Unspecified).await?;
     assert_eq!(names(&billers), std::slice::from_ref(&billing.name));
+    #[allow(deprecated)]
     let pending = list_all(&founder, "", MemberState::Invited).await?;
-    assert_eq!(names(&pending), std::slice::from_ref(&invitee.name));
+    assert!(pending.is_empty(), "{pending:?}");
     let active = list_all(&founder, "", MemberState::Active).await?;
-    assert_eq!(active.len(), 4);
-    assert!(!names(&active).contains(&invitee.name));
+    assert_eq!(active.len(), 5);
 
     let everyone = list_all(&founder, "", MemberState::Unspecified).await?;
     assert_eq!(everyone.len(), 5);
@@ -895,13 +892,36 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
         ],
     )
     .await?;
-    assert_eq!(invited.members.len(), 2);
-    for (member, email) in invited.members.iter().zip([&first_email, &second_email]) {
-        assert_eq!(member.state, i32::from(MemberState::Invited));
-        assert_eq!(&email_of(member), email);
+    assert_eq!(invited.invitations.len(), 2);
+    for (inv, email) in invited
+        .invitations
+        .iter()
+        .zip([&first_email, &second_email])
+    {
+        assert_eq!(inv.state, i32::from(InvitationState::Pending));
+        assert_eq!(&inv.email, email);
+        assert!(
+            inv.name
+                .starts_with(&format!("{}/invitations/", founder.account))
+        );
+        assert_eq!(inv.invited_by, founder.user);
     }
-    let first = invited.members[0].clone();
-    let second = invited.members[1].clone();
+    let second = invited.invitations[1].clone();
+    // Invitations create no member.
+    assert_eq!(
+        names(&list_all(&founder, "", MemberState::Unspecified).await?),
+        [founder.member_name()]
+    );
+    let listed = founder
+        .invitations()
+        .list_invitations(founder.req(ListInvitationsRequest {
+            parent: founder.account.clone(),
+            ..Default::default()
+        }))
+        .await?
+        .into_inner()
+        .invitations;
+    assert_eq!(listed, invited.invitations);
 
     let eleven: Vec<_> = (0..11)
         .map(|_| invitation(&fresh_email("many"), &["report_viewer"]))
@@ -926,11 +946,10 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
         session.account.as_ref().map(|a| a.name.clone()),
         Some(founder.account.clone())
     );
-    assert_eq!(
-        session.user.as_ref().map(|u| u.name.clone()),
-        Some(user_of(&first))
-    );
     assert!(!session.password_change_required);
+    // A user made by accepting has no home directory of its own.
+    let first_user = session.user.clone().unwrap_or_default();
+    assert_eq!(first_user.home_account, "");
     let joined = Actor::from_session(h.channel(), &first_email, session);
     let mine = joined
         .me()
@@ -938,13 +957,22 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
         .await?
         .into_inner();
     assert_eq!(mine.account, founder.account);
-    let member = get_member(&founder, &first.name).await?;
+    let first_member = member_in(&founder.account, &first_user.name);
+    let member = get_member(&founder, &first_member).await?;
     assert_eq!(member.state, i32::from(MemberState::Active));
     assert_eq!(role_ids(&member), ["report_viewer"]);
     assert_eq!(
         member.user.as_ref().map(|u| u.given_name.as_str()),
         Some("Katherine")
     );
+    // Their credentials are not the inviting account's.
+    let s = reset_password(&founder, &first_member).await;
+    expect_refused(
+        "reset an invited member",
+        s,
+        Code::PermissionDenied,
+        Some("OTHER_DIRECTORY"),
+    )?;
     expect_invalid(
         "an accepted token again",
         accept(&h, &first_token).await,
@@ -953,13 +981,14 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
     h.sign_in(&first_email, PASSWORD, "").await?;
 
     let resent = founder
-        .members()
+        .invitations()
         .resend_invitation(founder.req(ResendInvitationRequest {
             name: second.name.clone(),
         }))
         .await?
         .into_inner();
-    assert_eq!(resent.state, i32::from(MemberState::Invited));
+    assert_eq!(resent.state, i32::from(InvitationState::Pending));
+    assert_eq!(resent.name, second.name);
     let new_token = token_for(
         &invitation_tokens(&mut h, &[&second_email]).await?,
         &second_email,
@@ -971,16 +1000,26 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
         session.account.as_ref().map(|a| a.name.clone()),
         Some(founder.account.clone())
     );
-    assert_eq!(
-        get_member(&founder, &second.name).await?.state,
-        i32::from(MemberState::Active)
-    );
 
-    // Resending to an active member has nothing to resend.
+    // An accepted invitation has nothing to resend.
+    let s = founder
+        .invitations()
+        .resend_invitation(founder.req(ResendInvitationRequest {
+            name: second.name.clone(),
+        }))
+        .await;
+    expect_refused(
+        "resend an accepted invitation",
+        s,
+        Code::FailedPrecondition,
+        Some("NOT_PENDING"),
+    )?;
+    // The deprecated MemberService.ResendInvitation: no member is INVITED.
+    #[allow(deprecated)]
     let s = founder
         .members()
         .resend_invitation(founder.req(ResendInvitationRequest {
-            name: second.name.clone(),
+            name: first_member.clone(),
         }))
         .await;
     expect_refused(
@@ -1002,7 +1041,15 @@ async fn invitations_are_single_use_and_resend_replaces_the_token() -> anyhow::R
     .await;
     expect_invalid("invite the founder", s, "invitations[1].email")?;
     // All or nothing: the fresh email of the refused call was not invited.
-    let pending = list_all(&founder, "", MemberState::Invited).await?;
+    let pending = founder
+        .invitations()
+        .list_invitations(founder.req(ListInvitationsRequest {
+            parent: founder.account.clone(),
+            ..Default::default()
+        }))
+        .await?
+        .into_inner()
+        .invitations;
     assert!(pending.is_empty(), "{pending:?}");
     h.stop().await
 }
@@ -1204,11 +1251,11 @@ async fn a_token_for_one_account_never_reaches_another_accounts_members() -> any
     let b_member = created(&create_user(&b, roles(&["report_viewer"])).await?)?;
     let b_invitee_email = fresh_email("b.invitee");
     let b_invited = invite(&b, vec![invitation(&b_invitee_email, &["report_viewer"])]).await?;
-    let b_invitee = b_invited
-        .members
+    let b_invitation = b_invited
+        .invitations
         .first()
         .cloned()
-        .ok_or_else(|| anyhow!("no invitee"))?;
+        .ok_or_else(|| anyhow!("no invitation"))?;
     let b_token = token_for(
         &invitation_tokens(&mut h, &[&b_invitee_email]).await?,
         &b_invitee_email,
@@ -1265,7 +1312,7 @@ async fn a_token_for_one_account_never_reaches_another_accounts_members() -> any
     // B's members named in B's account, and B's users named in A's account.
     let b_member_in_a = member_in(&a.account, &user_of(&b_member));
     let b_founder_in_a = member_in(&a.account, &b.user);
-    let b_invitee_in_a = member_in(&a.account, &user_of(&b_invitee));
+    let b_invitation_in_a = b_invitation.name.replace(&b.account, &a.account);
     for name in [&b_founder, &b_member.name, &b_member_in_a, &b_founder_in_a] {
         let s = get_member(&a, name).await;
         expect_refused(&format!("GetMember {name}"), s, not_found, None)?;
@@ -1276,12 +1323,17 @@ async fn a_token_for_one_account_never_reaches_another_accounts_members() -> any
         let s = reset_password(&a, name).await;
         expect_refused(&format!("ResetPassword {name}"), s, not_found, None)?;
     }
-    for name in [&b_invitee.name, &b_invitee_in_a] {
+    for name in [&b_invitation.name, &b_invitation_in_a] {
         let s = a
-            .members()
+            .invitations()
             .resend_invitation(a.req(ResendInvitationRequest { name: name.clone() }))
             .await;
         expect_refused(&format!("ResendInvitation {name}"), s, not_found, None)?;
+        let s = a
+            .invitations()
+            .revoke_invitation(a.req(RevokeInvitationRequest { name: name.clone() }))
+            .await;
+        expect_refused(&format!("RevokeInvitation {name}"), s, not_found, None)?;
     }
     let s = a
         .activity()

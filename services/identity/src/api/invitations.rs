@@ -14,10 +14,10 @@ use partnerhub_platform::page;
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_proto::identity::v1::{
-    AcceptInvitationRequest, GetInvitationRequest, Invitation, InvitationState,
-    InviteUsersRequest, InviteUsersResponse, ListInvitationsRequest, ListInvitationsResponse,
-    Member, MemberState, ResendInvitationRequest, RevokeInvitationRequest, Session, User,
-    UserInvited, invitation_service_server::InvitationService,
+    AcceptInvitationRequest, GetInvitationRequest, Invitation, InvitationState, InviteUsersRequest,
+    InviteUsersResponse, ListInvitationsRequest, ListInvitationsResponse, Member, MemberState,
+    ResendInvitationRequest, RevokeInvitationRequest, Session, User, UserInvited,
+    invitation_service_server::InvitationService,
 };
 use partnerhub_proto::notification::v1::SendMail;
 use sqlx::PgConnection;
@@ -34,8 +34,12 @@ use crate::store::{UserRow, accounts, activity, members, tokens};
 
 /// Parses `accounts/{a}/invitations/{i}`.
 fn invitation_name(name: &str) -> Result<(Uuid, Uuid)> {
-    let bad =
-        || IdentityError::field("name", "must be `accounts/{account}/invitations/{invitation}`");
+    let bad = || {
+        IdentityError::field(
+            "name",
+            "must be `accounts/{account}/invitations/{invitation}`",
+        )
+    };
     let rest = name.strip_prefix("accounts/").ok_or_else(bad)?;
     let (account, id) = rest.split_once("/invitations/").ok_or_else(bad)?;
     Ok((
@@ -107,9 +111,7 @@ impl Identity {
                     ),
                 ]
                 .into(),
-                user: user
-                    .map(|u| format!("users/{}", u.id))
-                    .unwrap_or_default(),
+                user: user.map(|u| format!("users/{}", u.id)).unwrap_or_default(),
                 account: format!("accounts/{}", row.account_id),
                 dedup_key: format!("invitation:{}", Uuid::now_v7()),
             },
@@ -313,7 +315,10 @@ impl Identity {
             .ok_or(IdentityError::InvalidToken("token"))?;
         let account = inv.account_id;
         self.lock_active(&mut tx, account).await?;
-        let user = match (members::user_by_email(&mut tx, &inv.email).await?, new_password) {
+        let user = match (
+            members::user_by_email(&mut tx, &inv.email).await?,
+            new_password,
+        ) {
             (Some(user), None) if existing.as_ref().is_some_and(|e| e.id == user.id) => user,
             (Some(user), Some(hash)) if user.password_hash.is_none() => {
                 // An unclaimed user an old invitation made: claimed now, with
@@ -356,8 +361,15 @@ impl Identity {
                 message: "the invitee is already a member of this account".into(),
             });
         }
-        members::upsert_membership(&mut tx, account, user.id, &inv.roles, &inv.scopes.0, "ACTIVE")
-            .await?;
+        members::upsert_membership(
+            &mut tx,
+            account,
+            user.id,
+            &inv.roles,
+            &inv.scopes.0,
+            "ACTIVE",
+        )
+        .await?;
         invitations::resolve(&mut tx, inv.id, "ACCEPTED", Some(user.id)).await?;
         let user_name = format!("users/{}", user.id);
         roles_changed(
@@ -422,7 +434,9 @@ impl Identity {
         req: ResendInvitationRequest,
     ) -> Result<Invitation> {
         let mut tx = self.pool.begin().await?;
-        let row = self.invitation_for_change(&mut tx, caller, &req.name).await?;
+        let row = self
+            .invitation_for_change(&mut tx, caller, &req.name)
+            .await?;
         let roles = authority::assignments(&row.roles, &row.scopes.0);
         if let Some(refusal) = authority::forbidden_change(&granting_roles(caller), &[], &roles) {
             return Err(refusal.into());
@@ -494,7 +508,9 @@ impl Identity {
         req: RevokeInvitationRequest,
     ) -> Result<Invitation> {
         let mut tx = self.pool.begin().await?;
-        let row = self.invitation_for_change(&mut tx, caller, &req.name).await?;
+        let row = self
+            .invitation_for_change(&mut tx, caller, &req.name)
+            .await?;
         let row = invitations::resolve(&mut tx, row.id, "REVOKED", None).await?;
         activity::record(
             &mut tx,
@@ -512,7 +528,11 @@ impl Identity {
         Ok(invitation_message(&row))
     }
 
-    async fn get_invitation(&self, caller: &Caller, req: GetInvitationRequest) -> Result<Invitation> {
+    async fn get_invitation(
+        &self,
+        caller: &Caller,
+        req: GetInvitationRequest,
+    ) -> Result<Invitation> {
         let (account, id) = invitation_name(&req.name)?;
         caller.require(perm::MEMBERS_READ, &account.to_string())?;
         let mut conn = self.pool.acquire().await?;

@@ -425,7 +425,8 @@ impl Identity {
         }
         let from_directory = matches!(scope, RemovalScope::Directory | RemovalScope::Both);
         if from_directory {
-            self.require_home(&mut tx, caller, account, &current).await?;
+            self.require_home(&mut tx, caller, account, &current)
+                .await?;
         }
         if from_directory {
             // Leaving the directory ends every membership: no account may be
@@ -489,7 +490,8 @@ impl Identity {
             .await?;
         // Credentials belong to the home directory: a member who joined by
         // invitation is not this account's to reset.
-        self.require_home(&mut tx, caller, account, &current).await?;
+        self.require_home(&mut tx, caller, account, &current)
+            .await?;
         // A Global admin anywhere is a Global admin here: resetting their
         // password would hand over that other account too. The caller acts
         // in the member's home account, so this is a Global admin of it.

@@ -118,10 +118,7 @@ impl Refusal {
 /// The roles of an actor that count as held for granting: only roles that
 /// apply company-wide (a role limited to some locations confers no right to
 /// hand out a company-wide role).
-pub fn unscoped_roles(
-    roles: &[String],
-    scopes: &BTreeMap<String, Vec<String>>,
-) -> Vec<String> {
+pub fn unscoped_roles(roles: &[String], scopes: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     roles
         .iter()
         .filter(|r| scopes.get(*r).is_none_or(Vec::is_empty))
@@ -234,7 +231,10 @@ mod tests {
             Some(Refusal::Sensitive("incentives_admin".into()))
         );
         // Business profile admin's permissions are all the Account admin's.
-        assert_eq!(forbidden_change(&aa, &[], &[a("business_profile_admin")]), None);
+        assert_eq!(
+            forbidden_change(&aa, &[], &[a("business_profile_admin")]),
+            None
+        );
         let manager = vec!["manager".to_owned()];
         assert_eq!(
             forbidden_change(&manager, &[], &[a("financial_contributor")]),
@@ -263,7 +263,11 @@ mod tests {
         assert_eq!(forbidden_change(&owner, &[], &[a("developer")]), None);
         let ga = vec!["global_admin".to_owned()];
         assert_eq!(
-            forbidden_change(&ga, &[], &[a("incentives_admin"), a("financial_contributor")]),
+            forbidden_change(
+                &ga,
+                &[],
+                &[a("incentives_admin"), a("financial_contributor")]
+            ),
             None
         );
     }

@@ -224,6 +224,14 @@ impl Actor {
     pub fn activity(&self) -> ActivityServiceClient<Channel> {
         ActivityServiceClient::new(self.channel.clone())
     }
+    pub fn invitations(
+        &self,
+    ) -> partnerhub_proto::identity::v1::invitation_service_client::InvitationServiceClient<Channel>
+    {
+        partnerhub_proto::identity::v1::invitation_service_client::InvitationServiceClient::new(
+            self.channel.clone(),
+        )
+    }
 }
 
 /// A company-wide role assignment.
