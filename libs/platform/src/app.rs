@@ -13,7 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::auth::{AccessRules, AuthLayer, KeySource, TokenVerifier};
+use crate::auth::{
+    AccessRules, AuthLayer, GrpcSessionCheck, KeySource, Revocations, SessionCheck, TokenVerifier,
+};
 use crate::bus::{Bus, Consumer, DeclaredQueue};
 use crate::config::ServiceSettings;
 
@@ -33,6 +35,7 @@ pub struct Serve {
     consumers: Vec<Consumer>,
     declared_queues: Vec<DeclaredQueue>,
     keys: Option<Arc<dyn KeySource>>,
+    sessions: Option<Arc<dyn SessionCheck>>,
 }
 
 impl Serve {
@@ -45,6 +48,7 @@ impl Serve {
             consumers: Vec::new(),
             declared_queues: Vec::new(),
             keys: None,
+            sessions: None,
         }
     }
 
@@ -64,6 +68,14 @@ impl Serve {
     /// `GetJwks` at `PARTNERHUB_IDENTITY_URL`.
     pub fn keys(mut self, keys: Arc<dyn KeySource>) -> Self {
         self.keys = Some(keys);
+        self
+    }
+
+    /// Who says whether a token's session is live when the revocation feed
+    /// cannot; by default identity's `CheckSession` at
+    /// `PARTNERHUB_IDENTITY_URL`.
+    pub fn sessions(mut self, sessions: Arc<dyn SessionCheck>) -> Self {
+        self.sessions = Some(sessions);
         self
     }
 }
@@ -170,7 +182,19 @@ impl Prepared {
             Some(keys) => keys,
             None => Arc::new(crate::auth::GrpcKeySource::new(&settings.identity_url)?),
         };
-        let verifier = Arc::new(TokenVerifier::new(keys));
+        let sessions = match serve.sessions {
+            Some(sessions) => sessions,
+            None => Arc::new(GrpcSessionCheck::new(&settings.identity_url)?),
+        };
+        // Every process binds its own revocation feed (see auth::revocation).
+        let revocations = Arc::new(Revocations::new(sessions));
+        let feed_task = tokio::spawn(crate::auth::revocation::feed(
+            bus.config().clone(),
+            settings.name,
+            revocations.clone(),
+            background.clone(),
+        ));
+        let verifier = Arc::new(TokenVerifier::new(keys).with_revocations(revocations));
         let auth = AuthLayer::new(Arc::new(AccessRules::builtin()), verifier);
         tracing::info!(service = settings.name, address = %listener.local_addr()?, "Serving.");
         let drain = {
@@ -195,7 +219,7 @@ impl Prepared {
         };
         let served = crate::server::serve(listener, routes, auth, &settings.limits, drain).await;
         background.cancel();
-        let _ = tokio::join!(bus_task, relay_task, ready_task, depth_task);
+        let _ = tokio::join!(bus_task, relay_task, ready_task, depth_task, feed_task);
         pool.close().await;
         tracing::info!(service = settings.name, "Stopped.");
         served

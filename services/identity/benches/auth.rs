@@ -38,6 +38,7 @@ fn token(signing: &SigningKey) -> anyhow::Result<String> {
         scopes: Default::default(),
         pcr: false,
         dom: "contoso.com".into(),
+        sid: uuid::Uuid::now_v7().to_string(),
         perms: vec![],
         pv: 1,
         iat: now,

@@ -68,6 +68,7 @@ impl Service {
     /// Serves until `shutdown`, then drains.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let identity = self.identity;
+        let sessions = Arc::new(api::LocalSessions(self.prepared.pool().clone()));
         let routes = tonic::service::Routes::new(AuthServiceServer::new(identity.clone()))
             .add_service(AccountServiceServer::new(identity.clone()))
             .add_service(MemberServiceServer::new(identity.clone()))
@@ -85,6 +86,7 @@ impl Service {
         ];
         let serve = Serve::new(routes, names)
             .keys(Arc::new(keys::LocalKeys(self.keys)))
+            .sessions(sessions)
             .consumers(vec![partnerhub_platform::bus::Consumer {
                 service: "identity",
                 kind: partnerhub_platform::bus::QueueKind::Events,

@@ -36,6 +36,13 @@ pub struct Principal {
     pub password_change_required: bool,
     /// Domain of the user's sign-in email (empty for service accounts).
     pub email_domain: String,
+    /// Session id of a user's token (`sid`; empty for service accounts).
+    pub session: String,
+    /// When the token was issued and when it expires (seconds since the
+    /// epoch): how long a revocation must be remembered.
+    pub issued_at: i64,
+    /// See `issued_at`.
+    pub expires_at: i64,
     permissions: BTreeSet<String>,
 }
 
@@ -70,6 +77,9 @@ impl Caller {
             scopes: claims.scopes,
             password_change_required: claims.pcr,
             email_domain: claims.dom,
+            session: claims.sid,
+            issued_at: claims.iat,
+            expires_at: claims.exp,
             permissions,
         }))
     }
@@ -226,6 +236,7 @@ mod tests {
             scopes: BTreeMap::from([("referrals_user".to_owned(), vec!["L1".to_owned()])]),
             pcr: false,
             dom: "contoso.com".into(),
+            sid: "s1".into(),
             perms: vec!["platform.profile.legal.read".into()],
             pv: 0,
             iat: 0,

@@ -116,21 +116,7 @@ async fn authorize(
             "this call needs `authorization: Bearer <access token>`",
         )
     })?;
-    let caller = verifier.caller(token).await.map_err(|e| match e {
-        TokenError::KeysUnavailable(cause) => {
-            tracing::warn!(%cause, "Cannot verify tokens: signing keys unavailable.");
-            refused(
-                Code::Unavailable,
-                "KEYS_UNAVAILABLE",
-                "token verification is temporarily unavailable",
-            )
-        }
-        TokenError::Invalid | TokenError::UnknownKey => refused(
-            Code::Unauthenticated,
-            "INVALID_TOKEN",
-            "the access token is invalid or expired",
-        ),
-    })?;
+    let caller = verifier.caller(token).await.map_err(token_refusal)?;
     if caller.password_change_required && !PASSWORD_CHANGE_PATHS.contains(&path) {
         return Err(crate::error::failed_precondition(
             "PASSWORD_CHANGE_REQUIRED",
@@ -145,6 +131,45 @@ async fn authorize(
         return Err(denied(permission));
     }
     Ok(Some(caller))
+}
+
+/// The answer to a refused token: UNAUTHENTICATED with a reason
+/// (`INVALID_TOKEN`, `SESSION_ENDED`, `ACCOUNT_NOT_ACTIVE`), or UNAVAILABLE
+/// when it could not be verified now.
+pub fn token_refusal(e: TokenError) -> tonic::Status {
+    match e {
+        TokenError::KeysUnavailable(cause) => {
+            tracing::warn!(%cause, "Cannot verify tokens: signing keys unavailable.");
+            refused(
+                Code::Unavailable,
+                "KEYS_UNAVAILABLE",
+                "token verification is temporarily unavailable",
+            )
+        }
+        TokenError::SessionCheckUnavailable(cause) => {
+            tracing::warn!(%cause, "Cannot tell whether a session is live: revocation feed down and identity unreachable.");
+            refused(
+                Code::Unavailable,
+                "SESSION_CHECK_UNAVAILABLE",
+                "token verification is temporarily unavailable",
+            )
+        }
+        TokenError::Invalid | TokenError::UnknownKey => refused(
+            Code::Unauthenticated,
+            "INVALID_TOKEN",
+            "the access token is invalid or expired",
+        ),
+        TokenError::SessionEnded => refused(
+            Code::Unauthenticated,
+            "SESSION_ENDED",
+            "the session of this access token has ended; sign in again",
+        ),
+        TokenError::AccountNotActive => refused(
+            Code::Unauthenticated,
+            "ACCOUNT_NOT_ACTIVE",
+            "the account of this access token is suspended or merged",
+        ),
+    }
 }
 
 fn bearer<B>(request: &http::Request<B>) -> Option<&str> {

@@ -13,6 +13,7 @@ use partnerhub_proto::identity::v1::Jwk;
 use serde::{Deserialize, Serialize};
 
 use super::caller::Caller;
+use super::revocation::Revocations;
 use super::verified::VerifiedTokens;
 use tokio::sync::{Mutex, RwLock};
 
@@ -65,6 +66,11 @@ pub struct Claims {
     /// Platform permissions (service accounts).
     #[serde(default)]
     pub perms: Vec<String>,
+    /// Session id (users): the refresh-token family the token belongs to.
+    /// Ending the session (sign-out, password change, reset, reuse,
+    /// removal, suspension) refuses every access token that carries it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
     /// Permissions version: bumps when role definitions change.
     #[serde(default)]
     pub pv: u32,
@@ -88,6 +94,16 @@ pub enum TokenError {
     /// The key set could not be fetched.
     #[error("signing keys unavailable: {0}")]
     KeysUnavailable(String),
+    /// The token's session has ended (or a user token names none).
+    #[error("session ended")]
+    SessionEnded,
+    /// The token's account is suspended, merged or disabled.
+    #[error("account not active")]
+    AccountNotActive,
+    /// Whether the session is live could not be learnt (the revocation feed
+    /// is down and identity does not answer).
+    #[error("session check unavailable: {0}")]
+    SessionCheckUnavailable(String),
 }
 
 /// Where the verifying keys come from: identity's `GetJwks` over gRPC, or
@@ -105,6 +121,7 @@ pub struct TokenVerifier {
     min_refresh_interval: Duration,
     validation: Validation,
     verified: VerifiedTokens,
+    revocations: Option<Arc<Revocations>>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -129,15 +146,25 @@ impl TokenVerifier {
             min_refresh_interval: Duration::from_secs(1),
             verified: VerifiedTokens::new(VERIFIED_TOKENS_CACHED, validation.leeway),
             validation,
+            revocations: None,
         }
+    }
+
+    /// Also refuses tokens of ended sessions and of accounts that are not
+    /// active, as `revocations` knows them, on every call (cached tokens
+    /// included).
+    #[must_use]
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Verifies signature, issuer, audience and expiry, and returns the
     /// claims. A token verified before is only checked for expiry until the
     /// key set changes.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        self.verified_as(token, VerifiedTokens::get, |cache, claims| {
-            cache.insert(token, &claims);
+        self.verified_as(token, VerifiedTokens::get, |cache, claims, kid| {
+            cache.insert(token, &claims, kid);
             claims
         })
         .await
@@ -146,10 +173,15 @@ impl TokenVerifier {
     /// Verifies `token` as [`TokenVerifier::verify`] does and returns its
     /// caller, built once per token and shared by every call presenting it.
     pub async fn caller(&self, token: &str) -> Result<Caller, TokenError> {
-        self.verified_as(token, VerifiedTokens::caller, |cache, claims| {
-            cache.insert(token, &claims)
-        })
-        .await
+        let caller = self
+            .verified_as(token, VerifiedTokens::caller, |cache, claims, kid| {
+                cache.insert(token, &claims, kid)
+            })
+            .await?;
+        if let Some(revocations) = &self.revocations {
+            revocations.admit(token, &caller).await?;
+        }
+        Ok(caller)
     }
 
     /// What `cached` remembers of `token`, or what `fresh` makes of its
@@ -158,7 +190,7 @@ impl TokenVerifier {
         &self,
         token: &str,
         cached: impl FnOnce(&VerifiedTokens, &str) -> Option<T>,
-        fresh: impl FnOnce(&VerifiedTokens, Claims) -> T,
+        fresh: impl FnOnce(&VerifiedTokens, Claims, String) -> T,
     ) -> Result<T, TokenError> {
         if token.len() > 8 * 1024 {
             return Err(TokenError::Invalid);
@@ -166,23 +198,26 @@ impl TokenVerifier {
         if let Some(known) = cached(&self.verified, token) {
             return Ok(known);
         }
-        let claims = self.verify_signed(token).await?;
-        Ok(fresh(&self.verified, claims))
+        let (claims, kid) = self.verify_signed(token).await?;
+        Ok(fresh(&self.verified, claims, kid))
     }
 
-    async fn verify_signed(&self, token: &str) -> Result<Claims, TokenError> {
+    /// The claims of a correctly signed token, and the `kid` that signed it.
+    async fn verify_signed(&self, token: &str) -> Result<(Claims, String), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid);
         }
         let kid = header.kid.ok_or(TokenError::Invalid)?;
         if let Some(claims) = self.verify_with_cached(token, &kid).await? {
-            return Ok(claims);
+            return Ok((claims, kid));
         }
         self.refresh().await?;
-        self.verify_with_cached(token, &kid)
+        let claims = self
+            .verify_with_cached(token, &kid)
             .await?
-            .ok_or(TokenError::UnknownKey)
+            .ok_or(TokenError::UnknownKey)?;
+        Ok((claims, kid))
     }
 
     async fn verify_with_cached(
@@ -217,8 +252,11 @@ impl TokenVerifier {
                 fresh.insert(jwk.kid, key);
             }
         }
+        // Tokens verified with a key that is still published stay verified:
+        // a token naming an unknown `kid` must not cost every other caller
+        // its cached verification.
+        self.verified.retain_keys(|kid| fresh.contains_key(kid));
         *self.keys.write().await = fresh;
-        self.verified.clear();
         *last = Some(Instant::now());
         Ok(())
     }
@@ -264,5 +302,108 @@ impl KeySource for GrpcKeySource {
             let response = client.get_jwks(GetJwksRequest {}).await?;
             Ok(response.into_inner().keys)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use base64::Engine;
+    use ed25519_dalek::SigningKey;
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use jsonwebtoken::{EncodingKey, Header};
+
+    use super::*;
+
+    /// One key, its JWK served by a counting source.
+    struct CountingKeys {
+        jwk: Jwk,
+        fetches: AtomicUsize,
+    }
+
+    impl KeySource for CountingKeys {
+        fn fetch(&self) -> BoxFuture<'_, anyhow::Result<Vec<Jwk>>> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            let jwk = self.jwk.clone();
+            Box::pin(async move { Ok(vec![jwk]) })
+        }
+    }
+
+    fn claims() -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: "u".into(),
+            kind: PrincipalKind::User,
+            acc: Some("A".into()),
+            roles: vec![],
+            scopes: Default::default(),
+            dom: String::new(),
+            pcr: false,
+            sid: "s".into(),
+            perms: vec![],
+            pv: 1,
+            iat: now,
+            exp: now + 600,
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    fn sign(key: &SigningKey, kid: &str) -> anyhow::Result<String> {
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("pkcs8: {e}"))?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        Ok(jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_ed_der(der.as_bytes()),
+        )?)
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_unknown_kids_neither_evicts_verified_tokens_nor_floods_the_jwks()
+    -> anyhow::Result<()> {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let source = Arc::new(CountingKeys {
+            jwk: Jwk {
+                kid: "good".into(),
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode(key.verifying_key().to_bytes()),
+                alg: "EdDSA".into(),
+                key_use: "sig".into(),
+            },
+            fetches: AtomicUsize::new(0),
+        });
+        let verifier = TokenVerifier::new(source.clone());
+        let good = sign(&key, "good")?;
+        verifier.caller(&good).await?;
+        assert!(verifier.verified.holds(&good));
+        // An attacker's stream of tokens naming made-up keys, spread over
+        // more than one refresh interval.
+        for round in 0..3 {
+            for i in 0..100 {
+                let forged = sign(&key, &format!("random-{round}-{i}"))?;
+                assert!(matches!(
+                    verifier.caller(&forged).await,
+                    Err(TokenError::UnknownKey)
+                ));
+            }
+            if round < 2 {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }
+        }
+        assert!(
+            verifier.verified.holds(&good),
+            "the verified token was evicted"
+        );
+        let fetches = source.fetches.load(Ordering::SeqCst);
+        assert!(fetches <= 3, "{fetches} JWKS fetches for 300 unknown kids");
+        Ok(())
     }
 }

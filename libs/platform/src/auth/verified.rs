@@ -15,6 +15,8 @@ use super::token::Claims;
 struct Entry {
     claims: Claims,
     caller: Caller,
+    /// The key that verified it.
+    kid: String,
 }
 
 /// Verified claims by token hash, bounded in size.
@@ -65,7 +67,7 @@ impl VerifiedTokens {
     /// Remembers the verified `claims` of `token` and returns their caller.
     /// When full, drops the expired entries, and everything if none had
     /// expired.
-    pub(crate) fn insert(&self, token: &str, claims: &Claims) -> Caller {
+    pub(crate) fn insert(&self, token: &str, claims: &Claims, kid: String) -> Caller {
         let caller = Caller::from_claims(claims.clone());
         let Ok(mut entries) = self.entries.lock() else {
             return caller;
@@ -82,16 +84,28 @@ impl VerifiedTokens {
             Entry {
                 claims: claims.clone(),
                 caller: caller.clone(),
+                kid,
             },
         );
         caller
     }
 
-    /// Forgets every token (the key set changed).
-    pub(crate) fn clear(&self) {
+    /// Keeps only the tokens verified with a key `keep` accepts (the key
+    /// set was reloaded: a key that is gone takes its tokens with it, the
+    /// others stay verified).
+    pub(crate) fn retain_keys(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.retain(|_, e| keep(&e.kid));
         }
+    }
+
+    /// Whether `token` is remembered (tests).
+    #[cfg(test)]
+    pub(crate) fn holds(&self, token: &str) -> bool {
+        self.entries
+            .lock()
+            .map(|e| e.contains_key(&digest(token)))
+            .unwrap_or(false)
     }
 }
 
@@ -119,6 +133,7 @@ mod tests {
             scopes: Default::default(),
             dom: String::new(),
             pcr: false,
+            sid: String::new(),
             perms: vec![],
             pv: 0,
             iat: 0,
@@ -131,15 +146,17 @@ mod tests {
     fn a_verified_token_is_remembered_until_it_expires() {
         let cache = VerifiedTokens::new(10, 30);
         let live = claims(now() + 60);
-        cache.insert("live", &live);
-        cache.insert("expired", &claims(now() - 31));
+        cache.insert("live", &live, "k1".into());
+        cache.insert("expired", &claims(now() - 31), "k1".into());
         assert_eq!(cache.get("live"), Some(live));
         let caller = cache.caller("live").map(|c| c.subject.clone());
         assert_eq!(caller.as_deref(), Some("s"));
         assert!(cache.caller("expired").is_none());
         assert_eq!(cache.get("expired"), None);
         assert_eq!(cache.get("never seen"), None);
-        cache.clear();
+        cache.retain_keys(|kid| kid == "k1");
+        assert!(cache.get("live").is_some());
+        cache.retain_keys(|kid| kid == "k2");
         assert_eq!(cache.get("live"), None);
     }
 
@@ -147,7 +164,7 @@ mod tests {
     fn the_cache_stays_within_its_capacity() {
         let cache = VerifiedTokens::new(3, 0);
         for i in 0..10 {
-            cache.insert(&format!("t{i}"), &claims(now() + 60));
+            cache.insert(&format!("t{i}"), &claims(now() + 60), "k".into());
         }
         let held = cache.entries.lock().map(|e| e.len()).unwrap_or(usize::MAX);
         assert!(held <= 3, "{held} entries");

@@ -88,7 +88,10 @@ pub fn definitions(
         if !s.commands_to.is_empty() {
             write.push(format!("{ns}\\.commands"));
         }
-        let mut read = vec![own.clone()];
+        // Every process binds its own revocation feed
+        // (`<ns>.<service>.revocations.<uuid>`, under `own`) to the events
+        // exchange, so every service may read it.
+        let mut read = vec![own.clone(), escape(&events)];
         for (kind, keys) in &s.consumes {
             let exchange = match kind {
                 QueueKind::Events => events.clone(),

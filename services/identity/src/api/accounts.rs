@@ -17,13 +17,14 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::members::roles_changed;
+use super::sessions::{self, Ending};
 use super::{
     Identity, SOURCE, account_id, account_message, account_state, actor, caller_user, remember,
     replay,
 };
 use crate::domain::authority;
 use crate::error::{IdentityError, Result};
-use crate::store::{accounts, activity, members, tokens};
+use crate::store::{accounts, activity, members};
 
 /// Platform permission of ApplyMerge.
 const MERGE_APPLY: &str = "platform.identity.merge.apply";
@@ -241,7 +242,6 @@ impl Identity {
             moved += 1;
         }
         accounts::set_state(&mut tx, source, "MERGED", Some(target)).await?;
-        tokens::revoke_account(&mut tx, source).await?;
         accounts::record_merge(&mut tx, &req.merge_id, source, target, moved).await?;
         let now = Some(timestamp(Utc::now()));
         outbox::publish_event(
@@ -257,6 +257,9 @@ impl Identity {
             },
         )
         .await?;
+        // After the state change, so a service learns the account's state
+        // first (and refuses with that reason).
+        sessions::end(&mut tx, Ending::Account(source), "account_merged").await?;
         outbox::publish_event(
             &mut tx,
             SOURCE,
@@ -350,10 +353,10 @@ pub(crate) async fn change_state(
         return Ok(current);
     }
     let updated = accounts::set_state(tx, account, new_state, None).await?;
-    if new_state == "SUSPENDED" {
-        tokens::revoke_account(tx, account).await?;
-    }
     state_changed(tx, &name, &current.state, new_state, reason).await?;
+    if new_state == "SUSPENDED" {
+        sessions::end(tx, Ending::Account(account), "account_suspended").await?;
+    }
     activity::record(
         tx,
         activity::Entry {

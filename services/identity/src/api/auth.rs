@@ -1,23 +1,25 @@
 //! AuthService: sign-up, sign-in, sessions, passwords, service tokens, keys.
 
 use chrono::Utc;
-use partnerhub_platform::auth::{AUDIENCE, Claims, ISSUER, PrincipalKind, caller, roles};
+use partnerhub_platform::auth::{AUDIENCE, Caller, Claims, ISSUER, PrincipalKind, caller, roles};
 use partnerhub_platform::outbox;
 use partnerhub_platform::rate_limit::limit_target;
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_proto::identity::v1::{
-    AccessToken, AccountCreated, ChangePasswordRequest, CompletePasswordResetRequest,
-    CompletePasswordResetResponse, GetJwksRequest, GetJwksResponse, IssueServiceTokenRequest,
-    IssueServiceTokenResponse, PasswordChanged, RefreshTokenRequest, RequestPasswordResetRequest,
-    RequestPasswordResetResponse, Session, SignInRequest, SignOutRequest, SignOutResponse,
-    SignUpRequest, SwitchAccountRequest, UserCreated, auth_service_server::AuthService,
+    AccessToken, AccountCreated, ChangePasswordRequest, CheckSessionRequest, CheckSessionResponse,
+    CompletePasswordResetRequest, CompletePasswordResetResponse, GetJwksRequest, GetJwksResponse,
+    IssueServiceTokenRequest, IssueServiceTokenResponse, PasswordChanged, RefreshTokenRequest,
+    RequestPasswordResetRequest, RequestPasswordResetResponse, Session, SignInRequest,
+    SignOutRequest, SignOutResponse, SignUpRequest, SwitchAccountRequest, UserCreated,
+    auth_service_server::AuthService,
 };
 use partnerhub_proto::notification::v1::SendMail;
 use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::sessions::{self, Ending};
 use super::{Identity, SOURCE, account_id, caller_user, send_mail};
 use crate::domain::{self, lockout, secrets};
 use crate::error::{IdentityError, Result};
@@ -188,7 +190,11 @@ impl Identity {
         }
         if row.used_at.is_some() {
             // A spent token came back: someone holds a copy. End the session.
-            tokens::revoke_family(&mut tx, row.family_id).await?;
+            let session = Ending::Session {
+                family: row.family_id,
+                user: row.user_id,
+            };
+            sessions::end(&mut tx, session, "refresh_token_reused").await?;
             tx.commit().await?;
             tracing::warn!(user = %row.user_id, "Refresh token reused; revoked its session.");
             return Err(IdentityError::InvalidRefreshToken);
@@ -198,8 +204,12 @@ impl Identity {
             .await?
             .filter(|u| u.deleted_at.is_none());
         let membership = accounts::membership(&mut tx, row.user_id, Some(row.account_id)).await?;
+        let ending = Ending::Session {
+            family: row.family_id,
+            user: row.user_id,
+        };
         let (Some(user), Some(membership)) = (user, membership) else {
-            tokens::revoke_family(&mut tx, row.family_id).await?;
+            sessions::end(&mut tx, ending, "user_unavailable").await?;
             tx.commit().await?;
             return Err(IdentityError::InvalidRefreshToken);
         };
@@ -207,7 +217,7 @@ impl Identity {
             .session(&mut tx, &user, &membership, Some(row.family_id))
             .await;
         if session.is_err() {
-            tokens::revoke_family(&mut tx, row.family_id).await?;
+            sessions::end(&mut tx, ending, "user_unavailable").await?;
             tx.commit().await?;
             return session;
         }
@@ -215,9 +225,13 @@ impl Identity {
         session
     }
 
-    async fn switch_account(&self, user_id: Uuid, req: SwitchAccountRequest) -> Result<Session> {
+    async fn switch_account(&self, caller: &Caller, req: SwitchAccountRequest) -> Result<Session> {
+        let user_id = caller_user(caller)?;
         let account = account_id("account", &req.account)?;
         let mut conn = self.pool.acquire().await?;
+        // Only a live session may open another: a token whose session ended
+        // (sign-out, password change, reset, reuse) must not mint a new one.
+        sessions::require_live(&mut conn, caller).await?;
         let user = members::user(&mut conn, user_id)
             .await?
             .ok_or(IdentityError::InvalidCredentials)?;
@@ -256,7 +270,7 @@ impl Identity {
         let account = account.and_then(|a| a.parse::<Uuid>().ok());
         let mut tx = self.pool.begin().await?;
         members::set_password(&mut tx, user_id, &hash, false).await?;
-        tokens::revoke_user(&mut tx, user_id, None).await?;
+        sessions::end(&mut tx, Ending::User(user_id), "password_changed").await?;
         password_changed(
             &mut tx,
             user_id,
@@ -343,7 +357,7 @@ impl Identity {
             .await?
             .ok_or(IdentityError::InvalidToken("token"))?;
         members::set_password(&mut tx, user.id, &hash, false).await?;
-        tokens::revoke_user(&mut tx, user.id, None).await?;
+        sessions::end(&mut tx, Ending::User(user.id), "password_reset").await?;
         tokens::clear_failures(&mut tx, &domain::normalize_email(&user.email)).await?;
         password_changed(
             &mut tx,
@@ -392,6 +406,7 @@ impl Identity {
             scopes: Default::default(),
             pcr: false,
             dom: String::new(),
+            sid: String::new(),
             perms: account.permissions.clone(),
             pv: 1,
             iat: now.timestamp(),
@@ -480,14 +495,22 @@ impl AuthService for Identity {
             return Err(IdentityError::field("refresh_token", "is required").into());
         }
         let mut tx = self.pool.begin().await.map_err(IdentityError::from)?;
+        let mut families = Vec::new();
         if let Some(row) = tokens::lock_refresh(&mut tx, &secrets::hash(token))
             .await
             .map_err(IdentityError::from)?
             .filter(|r| r.user_id == user)
         {
-            tokens::revoke_family(&mut tx, row.family_id)
-                .await
-                .map_err(IdentityError::from)?;
+            families.push(row.family_id);
+        }
+        // The access token's own session ends too.
+        if let Ok(own) = caller.session.parse::<Uuid>()
+            && !families.contains(&own)
+        {
+            families.push(own);
+        }
+        for family in families {
+            sessions::end(&mut tx, Ending::Session { family, user }, "sign_out").await?;
         }
         tx.commit().await.map_err(IdentityError::from)?;
         Ok(Response::new(SignOutResponse {}))
@@ -497,10 +520,20 @@ impl AuthService for Identity {
         &self,
         request: Request<SwitchAccountRequest>,
     ) -> Result<Response<Session>, Status> {
-        let user = caller_user(caller(&request)?)?;
+        let caller = caller(&request)?.clone();
         Ok(Response::new(
-            Identity::switch_account(self, user, request.into_inner()).await?,
+            Identity::switch_account(self, &caller, request.into_inner()).await?,
         ))
+    }
+
+    async fn check_session(
+        &self,
+        request: Request<CheckSessionRequest>,
+    ) -> Result<Response<CheckSessionResponse>, Status> {
+        let caller = caller(&request)?;
+        let mut conn = self.pool.acquire().await.map_err(IdentityError::from)?;
+        sessions::require_live(&mut conn, caller).await?;
+        Ok(Response::new(CheckSessionResponse {}))
     }
 
     async fn get_jwks(

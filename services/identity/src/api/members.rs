@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use super::auth::password_changed;
 use super::invitations::granting_roles;
+use super::sessions::{self, Ending};
 use super::{Identity, SOURCE, account_id, actor, member_message, member_name, remember, replay};
 use crate::domain::{self, authority, csv_import, secrets};
 use crate::error::{IdentityError, Result};
@@ -436,11 +437,12 @@ impl Identity {
                 return Err(IdentityError::LastGlobalAdmin);
             }
             members::delete_from_directory(&mut tx, user).await?;
-            tokens::revoke_user(&mut tx, user, None).await?;
+            sessions::end(&mut tx, Ending::User(user), "removed_from_directory").await?;
         }
         if matches!(scope, RemovalScope::Account | RemovalScope::Both) {
             members::delete(&mut tx, account, user).await?;
-            tokens::revoke_user_in_account(&mut tx, user, account).await?;
+            let ending = Ending::UserInAccount { user, account };
+            sessions::end(&mut tx, ending, "member_removed").await?;
         }
         let by = actor(caller);
         let user_name = format!("users/{user}");
@@ -503,7 +505,7 @@ impl Identity {
             return Err(IdentityError::GlobalAdminPassword);
         }
         members::set_password(&mut tx, user, &hash, true).await?;
-        tokens::revoke_user(&mut tx, user, None).await?;
+        sessions::end(&mut tx, Ending::User(user), "admin_reset").await?;
         password_changed(&mut tx, user, "admin_reset", &actor(caller), Some(account)).await?;
         tx.commit().await?;
         Ok(ResetPasswordResponse { temporary_password })

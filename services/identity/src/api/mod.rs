@@ -10,6 +10,9 @@ mod invitations;
 mod me;
 mod members;
 mod roles;
+mod sessions;
+
+pub use sessions::LocalSessions;
 
 use std::sync::Arc;
 
@@ -47,7 +50,12 @@ impl Identity {
     }
 
     /// Signs an access token for a user in an account.
-    async fn access_token(&self, user: &UserRow, membership: &Membership) -> Result<AccessToken> {
+    async fn access_token(
+        &self,
+        user: &UserRow,
+        membership: &Membership,
+        session: Uuid,
+    ) -> Result<AccessToken> {
         let now = Utc::now();
         let expires = now + self.config.access_token_ttl;
         let claims = Claims {
@@ -64,6 +72,7 @@ impl Identity {
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_lowercase())
                 .unwrap_or_default(),
+            sid: session.to_string(),
             perms: Vec::new(),
             pv: 1,
             iat: now.timestamp(),
@@ -92,10 +101,11 @@ impl Identity {
         }
         let refresh = secrets::token();
         let expires = Utc::now() + self.config.refresh_token_ttl;
+        let family = family.unwrap_or_else(Uuid::now_v7);
         tokens::insert_refresh(
             conn,
             &secrets::hash(&refresh),
-            family.unwrap_or_else(Uuid::now_v7),
+            family,
             user.id,
             membership.account.id,
             expires,
@@ -104,7 +114,7 @@ impl Identity {
         Ok(Session {
             user: Some(user_message(user)),
             account: Some(account_message(&membership.account)),
-            access_token: Some(self.access_token(user, membership).await?),
+            access_token: Some(self.access_token(user, membership, family).await?),
             refresh_token: refresh,
             password_change_required: user.must_change_password,
         })

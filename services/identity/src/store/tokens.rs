@@ -68,15 +68,38 @@ pub async fn spend_refresh(conn: &mut PgConnection, hash: &[u8]) -> sqlx::Result
     Ok(())
 }
 
-/// Revokes every token of a family.
-pub async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(family)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Seconds after its last token was issued that a session may still hold
+/// an unexpired access token (the longest access-token lifetime, 3600 s,
+/// plus the verifiers' leeway and a margin).
+const ACCESS_TOKENS_LIVE_SECS: i64 = 3600 + 30 + 60;
+
+/// Revokes the refresh tokens matching `condition` (on `$1`, `$2`) and
+/// returns the sessions (families) that may still hold a live access token.
+async fn revoke_where(
+    conn: &mut PgConnection,
+    condition: &'static str,
+    first: Uuid,
+    second: Option<Uuid>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "WITH ended AS (
+             UPDATE refresh_tokens SET revoked_at = now()
+             WHERE revoked_at IS NULL AND {condition}
+             RETURNING family_id, created_at
+         )
+         SELECT DISTINCT family_id FROM ended
+         WHERE created_at > now() - make_interval(secs => $3)"
+    )))
+    .bind(first)
+    .bind(second)
+    .bind(ACCESS_TOKENS_LIVE_SECS as f64)
+    .fetch_all(conn)
+    .await
+}
+
+/// Revokes every token of a family (one session).
+pub async fn revoke_family(conn: &mut PgConnection, family: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    revoke_where(conn, "family_id = $1 AND $2::uuid IS NULL", family, None).await
 }
 
 /// Revokes every session of a user, except `keep` (a family).
@@ -84,16 +107,14 @@ pub async fn revoke_user(
     conn: &mut PgConnection,
     user: Uuid,
     keep: Option<Uuid>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now()
-         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR family_id <> $2)",
+) -> sqlx::Result<Vec<Uuid>> {
+    revoke_where(
+        conn,
+        "user_id = $1 AND ($2::uuid IS NULL OR family_id <> $2)",
+        user,
+        keep,
     )
-    .bind(user)
-    .bind(keep)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Revokes a user's sessions in one account.
@@ -101,27 +122,32 @@ pub async fn revoke_user_in_account(
     conn: &mut PgConnection,
     user: Uuid,
     account: Uuid,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now()
-         WHERE user_id = $1 AND account_id = $2 AND revoked_at IS NULL",
+) -> sqlx::Result<Vec<Uuid>> {
+    revoke_where(
+        conn,
+        "user_id = $1 AND account_id = $2",
+        user,
+        Some(account),
     )
-    .bind(user)
-    .bind(account)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Revokes every session in an account.
-pub async fn revoke_account(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE account_id = $1 AND revoked_at IS NULL",
+pub async fn revoke_account(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    revoke_where(conn, "account_id = $1 AND $2::uuid IS NULL", account, None).await
+}
+
+/// Whether a session (family) is live: none of its refresh tokens was
+/// revoked and one has not expired.
+pub async fn session_live(conn: &mut PgConnection, family: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT bool_and(revoked_at IS NULL) AND bool_or(expires_at > now())
+         FROM refresh_tokens WHERE family_id = $1",
     )
-    .bind(account)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(family)
+    .fetch_one(conn)
+    .await
+    .map(|live: Option<bool>| live.unwrap_or(false))
 }
 
 /// What a one-time token is for.
