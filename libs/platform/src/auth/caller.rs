@@ -112,31 +112,29 @@ impl Caller {
         (self.kind == PrincipalKind::User).then_some(self.subject.as_str())
     }
 
-    /// Allows the call when the caller may use `permission` on `account_id`:
-    /// a user must be signed in to that very account (otherwise NOT_FOUND, so
-    /// another account's resources are not even confirmed to exist) and hold
-    /// the permission (otherwise PERMISSION_DENIED); a service account needs
-    /// the platform permission `platform.<permission>`.
+    /// Allows the call when the caller may use `permission` on `account_id`
+    /// as a whole: a user must be signed in to that very account (otherwise
+    /// NOT_FOUND, so another account's resources are not even confirmed to
+    /// exist) and hold the permission company-wide, from a role that is not
+    /// limited to some locations (otherwise PERMISSION_DENIED: a location
+    /// scope never confers an account-wide right); a service account needs
+    /// the platform permission `platform.<permission>`. Calls on one
+    /// location's own data use [`Caller::require_location`] or
+    /// [`Caller::require_in_locations`] instead.
     pub fn require(&self, permission: &str, account_id: &str) -> Result<(), Status> {
-        if self.kind == PrincipalKind::Service {
-            let platform = format!("{PLATFORM_PREFIX}{permission}");
-            return if self.has(&platform) {
-                Ok(())
-            } else {
-                Err(denied(&platform))
-            };
+        match self.require_in_locations(permission, account_id)? {
+            None => Ok(()),
+            Some(_) => Err(denied_scoped(permission)),
         }
-        if self.account.as_deref() != Some(account_id) {
-            return Err(crate::error::not_found(
-                "account",
-                &format!("accounts/{account_id}"),
-            ));
-        }
-        if self.has(permission) {
-            Ok(())
-        } else {
-            Err(denied(permission))
-        }
+    }
+
+    /// Whether the caller holds `permission` company-wide in its active
+    /// account: from a role without a location scope (a service account's
+    /// platform permissions do not count).
+    pub fn has_company_wide(&self, permission: &str) -> bool {
+        self.kind == PrincipalKind::User
+            && self.has(permission)
+            && self.locations_for(permission).is_none()
     }
 
     /// The locations where `permission` applies: `None` when some role grants
@@ -159,19 +157,50 @@ impl Caller {
         Some(scoped)
     }
 
-    /// Like [`Caller::require`], and the permission must also apply to
-    /// `location`: a location-scoped role acts only on its locations.
+    /// For calls on locations' own data (list them, read or change one):
+    /// allows the call like [`Caller::require`] but also to a caller who
+    /// holds `permission` only for some locations, and says which: `None`
+    /// for company-wide (and service accounts with the platform permission),
+    /// else the (non-empty) set of locations the caller may act on.
+    pub fn require_in_locations(
+        &self,
+        permission: &str,
+        account_id: &str,
+    ) -> Result<Option<BTreeSet<&str>>, Status> {
+        if self.kind == PrincipalKind::Service {
+            let platform = format!("{PLATFORM_PREFIX}{permission}");
+            return if self.has(&platform) {
+                Ok(None)
+            } else {
+                Err(denied(&platform))
+            };
+        }
+        if self.account.as_deref() != Some(account_id) {
+            return Err(crate::error::not_found(
+                "account",
+                &format!("accounts/{account_id}"),
+            ));
+        }
+        if !self.has(permission) {
+            return Err(denied(permission));
+        }
+        match self.locations_for(permission) {
+            None => Ok(None),
+            Some(locations) if !locations.is_empty() => Ok(Some(locations)),
+            // Held, yet by no known role: fail closed.
+            Some(_) => Err(denied(permission)),
+        }
+    }
+
+    /// Allows a call on the location `location` of `account_id`: the
+    /// permission held company-wide, or by a role scoped to that location.
     pub fn require_location(
         &self,
         permission: &str,
         account_id: &str,
         location: &str,
     ) -> Result<(), Status> {
-        self.require(permission, account_id)?;
-        if self.kind == PrincipalKind::Service {
-            return Ok(());
-        }
-        match self.locations_for(permission) {
+        match self.require_in_locations(permission, account_id)? {
             None => Ok(()),
             Some(locations) if locations.contains(location) => Ok(()),
             Some(_) => Err(denied(&format!("{permission} on location {location}"))),
@@ -207,6 +236,18 @@ pub fn denied(permission: &str) -> Status {
         Code::PermissionDenied,
         "PERMISSION_DENIED",
         format!("the caller lacks the permission {permission}"),
+    )
+}
+
+/// PERMISSION_DENIED for a permission held only for some locations.
+fn denied_scoped(permission: &str) -> Status {
+    crate::error::refused(
+        Code::PermissionDenied,
+        "SCOPED_TO_LOCATIONS",
+        format!(
+            "the caller holds the permission {permission} only for some locations; \
+             this call needs it company-wide"
+        ),
     )
 }
 
@@ -271,6 +312,28 @@ mod tests {
         let both = user("A", &["referrals_user", "account_admin"]);
         assert!(both.require_location(perm, "A", "L2").is_ok());
         assert_eq!(both.locations_for(perm), None);
+    }
+
+    #[test]
+    fn a_location_scope_confers_no_account_wide_right() {
+        let scoped = user("A", &["referrals_user"]);
+        let perm = super::roles::perm::LOCATIONS_READ;
+        let err = scoped.require(perm, "A").err().map(|s| s.code());
+        assert_eq!(err, Some(Code::PermissionDenied));
+        assert!(scoped.has(perm) && !scoped.has_company_wide(perm));
+        assert_eq!(
+            scoped.require_in_locations(perm, "A").ok().flatten(),
+            Some(BTreeSet::from(["L1"]))
+        );
+        // Another account stays NOT_FOUND, scoped or not.
+        let err = scoped
+            .require_in_locations(perm, "B")
+            .err()
+            .map(|s| s.code());
+        assert_eq!(err, Some(Code::NotFound));
+        // An unscoped grant of the same permission is company-wide.
+        let both = user("A", &["referrals_user", "mpn_partner_admin"]);
+        assert!(both.require(perm, "A").is_ok() && both.has_company_wide(perm));
     }
 
     #[test]

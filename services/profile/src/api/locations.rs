@@ -70,7 +70,10 @@ impl Profile {
         req: ListLocationsRequest,
     ) -> Result<ListLocationsResponse> {
         let account = account_id("parent", &req.parent)?;
-        caller.require(perm::LOCATIONS_READ, &account.to_string())?;
+        // A location-scoped role lists only its locations.
+        let only: Option<Vec<Uuid>> = caller
+            .require_in_locations(perm::LOCATIONS_READ, &account.to_string())?
+            .map(|set| set.iter().filter_map(|l| l.parse().ok()).collect());
         let mut v = Violations::new();
         let size = page::page_size(req.page_size)
             .map_err(|e| v.add("page_size", e))
@@ -81,10 +84,6 @@ impl Profile {
             .ok()
             .flatten();
         v.finish()?;
-        // A location-scoped role sees only its locations.
-        let only: Option<Vec<Uuid>> = caller
-            .locations_for(perm::LOCATIONS_READ)
-            .map(|set| set.iter().filter_map(|l| l.parse().ok()).collect());
         let mut conn = self.pool.acquire().await?;
         self.enrolled(&mut conn, account).await?;
         let mut rows =

@@ -29,9 +29,10 @@ fn review(status: &str) -> ReviewStatus {
     ReviewStatus::from_str_name(&format!("REVIEW_STATUS_{status}")).unwrap_or_default()
 }
 
-/// Whether the caller may see numbers unmasked.
+/// Whether the caller may see numbers unmasked: only with the permission
+/// held company-wide (a location-scoped Incentives admin sees them masked).
 fn may_see(caller: &Caller) -> bool {
-    caller.has(perm::PAYOUT_SENSITIVE_READ)
+    caller.has_company_wide(perm::PAYOUT_SENSITIVE_READ)
 }
 
 fn last4(value: &str) -> String {
