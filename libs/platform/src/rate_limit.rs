@@ -1,19 +1,26 @@
 //! Rate limits on public RPCs (the ones callable without a token: sign-up,
 //! sign-in, password reset, invitation and email-ownership tokens, service
-//! tokens). Two keyed GCRA limiters, in memory, per process:
+//! tokens) and on the few authenticated RPCs that could be used to walk an
+//! id space (LookupPartner). Three keyed GCRA limiters, in memory, per
+//! process:
 //!
 //! - per client address and method, enforced by [`RateLimitLayer`] in the
 //!   server's tower stack for every public `partnerhub.*` method;
 //! - per email address (or client id) and method, enforced by the handler
-//!   with [`limit_target`] once it has decoded the request.
+//!   with [`limit_target`] once it has decoded the request;
+//! - per signed-in caller and per account and method, enforced by the
+//!   handler with [`limit_caller`] once the caller is known (a second user
+//!   of the same account shares the account's allowance).
 //!
 //! A refusal is RESOURCE_EXHAUSTED with `ErrorInfo` reason `RATE_LIMITED` and
 //! a `RetryInfo` delay. The client address is the peer of the connection or,
 //! when that peer is a trusted proxy, the last untrusted hop of
-//! `x-forwarded-for`.
+//! `x-forwarded-for`. Addresses are limited by [`address_key`]: an IPv4
+//! address (IPv4-mapped IPv6 included) alone, an IPv6 address with its whole
+//! /64, the block one subscriber gets.
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -30,7 +37,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
 
-use crate::auth::{AccessRules, Rule};
+use crate::auth::{AccessRules, Caller, Rule};
 use crate::config::{ConfigError, Env, parse};
 
 /// The `ErrorInfo` reason of a refusal.
@@ -61,6 +68,14 @@ impl Allowance {
         }
     }
 
+    /// `per_hour` units per hour, all of them allowed at once.
+    pub fn per_hour(per_hour: NonZeroU32) -> Self {
+        Self {
+            burst: per_hour,
+            every: Duration::from_secs(3600) / per_hour.get(),
+        }
+    }
+
     fn quota(self) -> Quota {
         Quota::with_period(self.every.max(Duration::from_nanos(1)))
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
@@ -76,6 +91,9 @@ pub struct RateLimitSettings {
     /// Calls of one public method naming one email address (or service
     /// client id).
     pub per_email: Allowance,
+    /// Calls of one caller-limited method ([`limit_caller`]) by one user,
+    /// and by one account's users together.
+    pub per_caller: Allowance,
     /// Proxies whose `x-forwarded-for` is believed (addresses or CIDR
     /// blocks).
     pub trusted_proxies: Vec<IpNet>,
@@ -85,6 +103,9 @@ pub struct RateLimitSettings {
 pub const DEFAULT_PER_ADDRESS_PER_MINUTE: u32 = 30;
 /// Default calls per minute per email address and public method.
 pub const DEFAULT_PER_EMAIL_PER_MINUTE: u32 = 5;
+/// Default calls per minute per caller (and per account) of a
+/// caller-limited method.
+pub const DEFAULT_PER_CALLER_PER_MINUTE: u32 = 10;
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
@@ -95,6 +116,9 @@ impl Default for RateLimitSettings {
             per_email: Allowance::per_minute(
                 NonZeroU32::new(DEFAULT_PER_EMAIL_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
             ),
+            per_caller: Allowance::per_minute(
+                NonZeroU32::new(DEFAULT_PER_CALLER_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+            ),
             trusted_proxies: Vec::new(),
         }
     }
@@ -102,7 +126,8 @@ impl Default for RateLimitSettings {
 
 impl RateLimitSettings {
     /// Reads `PARTNERHUB_RATE_LIMIT_PER_ADDRESS_PER_MINUTE`,
-    /// `PARTNERHUB_RATE_LIMIT_PER_EMAIL_PER_MINUTE` and
+    /// `PARTNERHUB_RATE_LIMIT_PER_EMAIL_PER_MINUTE`,
+    /// `PARTNERHUB_RATE_LIMIT_PER_CALLER_PER_MINUTE` and
     /// `PARTNERHUB_RATE_LIMIT_TRUSTED_PROXIES` (comma-separated addresses or
     /// CIDR blocks).
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
@@ -138,6 +163,10 @@ impl RateLimitSettings {
                 "PARTNERHUB_RATE_LIMIT_PER_EMAIL_PER_MINUTE",
                 DEFAULT_PER_EMAIL_PER_MINUTE,
             )?,
+            per_caller: per_minute(
+                "PARTNERHUB_RATE_LIMIT_PER_CALLER_PER_MINUTE",
+                DEFAULT_PER_CALLER_PER_MINUTE,
+            )?,
             trusted_proxies,
         })
     }
@@ -152,10 +181,23 @@ fn parse_net(s: &str) -> Option<IpNet> {
 /// How many checks between two sweeps of idle keys.
 const SWEEP_EVERY: u64 = 4096;
 
-/// The two keyed limiters of a process.
+/// The key an address is limited under: an IPv4 address as itself (an
+/// IPv4-mapped IPv6 address, `::ffff:a.b.c.d`, as that IPv4 address), an
+/// IPv6 address as its /64 (a subscriber gets a whole /64 and may use any
+/// of its 2^64 addresses, so a per-/128 key would let one client rotate
+/// without end).
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+    }
+}
+
+/// The three keyed limiters of a process.
 pub struct RateLimiter {
     by_address: DefaultKeyedRateLimiter<(String, IpAddr)>,
     by_target: DefaultKeyedRateLimiter<(String, String)>,
+    by_caller: DefaultKeyedRateLimiter<(String, String)>,
     trusted_proxies: Vec<IpNet>,
     checks: AtomicU64,
 }
@@ -174,6 +216,7 @@ impl RateLimiter {
         Self {
             by_address: governor::RateLimiter::keyed(settings.per_address.quota()),
             by_target: governor::RateLimiter::keyed(settings.per_email.quota()),
+            by_caller: governor::RateLimiter::keyed(settings.per_caller.quota()),
             trusted_proxies: settings.trusted_proxies.clone(),
             checks: AtomicU64::new(0),
         }
@@ -181,9 +224,11 @@ impl RateLimiter {
 
     /// The client's address: `peer`, or when `peer` is a trusted proxy, the
     /// last hop of `x-forwarded-for` (read right to left) that is not one.
+    /// IPv4-mapped IPv6 addresses (a dual-stack listener's view of an IPv4
+    /// peer) are read as the IPv4 address they carry.
     pub fn client_address(&self, peer: IpAddr, forwarded_for: &[&str]) -> IpAddr {
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|n| n.contains(ip));
-        let mut client = peer;
+        let mut client = peer.to_canonical();
         let hops = forwarded_for
             .iter()
             .flat_map(|h| h.split(','))
@@ -196,18 +241,19 @@ impl RateLimiter {
             // A hop that does not parse was written by the client: the
             // last trusted proxy is as far as the chain can be believed.
             match hop.parse::<IpAddr>() {
-                Ok(ip) => client = ip,
+                Ok(ip) => client = ip.to_canonical(),
                 Err(_) => break,
             }
         }
         client
     }
 
-    /// One call of `method` from `client`.
+    /// One call of `method` from `client` (limited under
+    /// [`address_key`]`(client)`).
     pub fn check_address(&self, method: &str, client: IpAddr) -> Result<(), Status> {
         self.sweep();
         self.by_address
-            .check_key(&(method.to_owned(), client))
+            .check_key(&(method.to_owned(), address_key(client)))
             .map_err(|not_until| {
                 refusal(
                     "address",
@@ -236,6 +282,25 @@ impl RateLimiter {
             })
     }
 
+    /// One call of `method` by every one of `keys` (the caller's resource
+    /// name and its account): each key has its own allowance, and the call
+    /// is refused when any of them is spent.
+    pub fn check_caller(&self, method: &str, keys: &[String]) -> Result<(), Status> {
+        self.sweep();
+        for key in keys {
+            self.by_caller
+                .check_key(&(method.to_owned(), key.clone()))
+                .map_err(|not_until| {
+                    refusal(
+                        "caller",
+                        "too many requests from this user or account; retry later",
+                        not_until.wait_time_from(DefaultClock::default().now()),
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
     /// Forgets keys whose allowance is whole again, now and then, so memory
     /// stays bounded by recent callers.
     fn sweep(&self) {
@@ -244,13 +309,69 @@ impl RateLimiter {
             self.by_address.shrink_to_fit();
             self.by_target.retain_recent();
             self.by_target.shrink_to_fit();
+            self.by_caller.retain_recent();
+            self.by_caller.shrink_to_fit();
+        }
+    }
+}
+
+/// A budget of work units per key (an account, say), refilled over time:
+/// `burst` units at once, one more every `every`. In memory per process.
+pub struct Budget {
+    limiter: DefaultKeyedRateLimiter<String>,
+    burst: NonZeroU32,
+    checks: AtomicU64,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget")
+            .field("burst", &self.burst)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a [`Budget`] refused units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverBudget {
+    /// Not now: enough units come back after this wait.
+    Wait(Duration),
+    /// Never: more units than the whole budget (`burst`) at once.
+    TooMany(NonZeroU32),
+}
+
+impl Budget {
+    /// A budget of `allowance` per key.
+    pub fn new(allowance: Allowance) -> Self {
+        Self {
+            limiter: governor::RateLimiter::keyed(allowance.quota()),
+            burst: allowance.burst,
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Spends `units` of `key`'s budget, all or none.
+    pub fn spend(&self, key: &str, units: u32) -> Result<(), OverBudget> {
+        let Some(units) = NonZeroU32::new(units) else {
+            return Ok(());
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        match self.limiter.check_key_n(&key.to_owned(), units) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(OverBudget::Wait(
+                not_until.wait_time_from(DefaultClock::default().now()) + Duration::from_millis(1),
+            )),
+            Err(_) => Err(OverBudget::TooMany(self.burst)),
         }
     }
 }
 
 /// RESOURCE_EXHAUSTED with `RetryInfo` (rounded up to the millisecond) and
 /// `ErrorInfo` reason [`REASON`] whose metadata `limit` says which limit
-/// (`address` or `email`).
+/// (`address`, `email` or `caller`).
 fn refusal(limit: &str, message: &str, wait: Duration) -> Status {
     let wait = Duration::from_millis(wait.as_millis() as u64 + 1);
     tracing::debug!(
@@ -269,23 +390,50 @@ fn refusal(limit: &str, message: &str, wait: Duration) -> Status {
     Status::with_error_details(tonic::Code::ResourceExhausted, message, details)
 }
 
-/// What the layer leaves in a limited call's extensions for its handler.
+/// What the layer leaves in every `partnerhub.*` call's extensions for its
+/// handler.
 #[derive(Clone, Debug)]
 pub struct Admitted {
     limiter: Arc<RateLimiter>,
     method: String,
+    /// Whether the method is public (limited per address and per target).
+    public: bool,
     /// The client's address as the limiter saw it.
     pub client: IpAddr,
 }
 
 /// Limits the call per `target` (an email address or client id the request
-/// names) when the server's [`RateLimitLayer`] admitted it; calls that did
-/// not pass the layer (not public) are not limited here.
+/// names) when it is a public call the server's [`RateLimitLayer`] admitted;
+/// other calls are not limited here.
 pub fn limit_target<T>(request: &tonic::Request<T>, target: &str) -> Result<(), Status> {
     match request.extensions().get::<Admitted>() {
-        Some(admitted) => admitted.limiter.check_target(&admitted.method, target),
-        None => Ok(()),
+        Some(admitted) if admitted.public => {
+            admitted.limiter.check_target(&admitted.method, target)
+        }
+        _ => Ok(()),
     }
+}
+
+/// Limits the call per `caller` (its resource name) and per the caller's
+/// account, each with the `per_caller` allowance: for authenticated methods
+/// that answer about other accounts and could be used to walk an id space.
+/// Calls that did not pass the server's [`RateLimitLayer`] are not limited.
+pub fn limit_caller<T>(request: &tonic::Request<T>, caller: &Caller) -> Result<(), Status> {
+    let Some(admitted) = request.extensions().get::<Admitted>() else {
+        return Ok(());
+    };
+    let mut keys = vec![caller.resource_name()];
+    if let Some(account) = &caller.account {
+        keys.push(format!("accounts/{account}"));
+    }
+    admitted.limiter.check_caller(&admitted.method, &keys)
+}
+
+/// The client's address as the rate limiter saw it (the last untrusted hop
+/// behind trusted proxies), for audit records; `None` outside the server's
+/// stack.
+pub fn client_address<T>(request: &tonic::Request<T>) -> Option<IpAddr> {
+    request.extensions().get::<Admitted>().map(|a| a.client)
 }
 
 /// The tower layer limiting every public `partnerhub.*` method per client
@@ -355,16 +503,18 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let method = request.uri().path();
-        if self.layer.limited.contains(method) {
+        if method.starts_with("/partnerhub.") {
+            let public = self.layer.limited.contains(method);
             let method = method.to_owned();
             let limiter = self.layer.limiter.clone();
             let client = client_of(&limiter, &request);
-            if let Err(status) = limiter.check_address(&method, client) {
+            if public && let Err(status) = limiter.check_address(&method, client) {
                 return Box::pin(async move { Ok(status.into_http()) });
             }
             request.extensions_mut().insert(Admitted {
                 limiter,
                 method,
+                public,
                 client,
             });
         }
@@ -456,6 +606,103 @@ mod tests {
         }
         assert!(l.check_target("/m", " ada@example.com ").is_err());
         assert!(l.check_target("/m", "").is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_share_their_64_and_mapped_ipv4_is_ipv4() {
+        // Two /128s of one /64 are one key; another /64 is another.
+        assert_eq!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:2:ffff:ffff:ffff:fffe"))
+        );
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:abcd::9")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:3::1"))
+        );
+        // IPv4 stays per address, mapped or not.
+        assert_eq!(address_key(ip("198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(address_key(ip("::ffff:198.51.100.7")), ip("198.51.100.7"));
+        assert_ne!(
+            address_key(ip("198.51.100.7")),
+            address_key(ip("198.51.100.8"))
+        );
+        assert_eq!(address_key(ip("::1")), ip("::"));
+    }
+
+    #[test]
+    fn a_64_has_one_allowance_and_ipv4_one_per_address() {
+        let l = limiter("");
+        // Spent from one /128, refused from every other /128 of its /64.
+        for n in 0..DEFAULT_PER_ADDRESS_PER_MINUTE {
+            assert!(
+                l.check_address("/m", ip(&format!("2001:db8:7::{:x}", n + 1)))
+                    .is_ok()
+            );
+        }
+        assert!(l.check_address("/m", ip("2001:db8:7::dead:beef")).is_err());
+        assert!(l.check_address("/m", ip("2001:db8:8::1")).is_ok());
+        // An IPv4 address and its mapped form share one allowance.
+        for _ in 0..DEFAULT_PER_ADDRESS_PER_MINUTE {
+            assert!(l.check_address("/m", ip("203.0.113.5")).is_ok());
+        }
+        assert!(l.check_address("/m", ip("::ffff:203.0.113.5")).is_err());
+        assert!(l.check_address("/m", ip("203.0.113.6")).is_ok());
+    }
+
+    #[test]
+    fn a_mapped_proxy_address_is_trusted_as_ipv4() {
+        let l = limiter("10.0.0.0/8");
+        assert_eq!(
+            l.client_address(ip("::ffff:10.1.2.3"), &["::ffff:198.51.100.7"]),
+            ip("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn callers_and_their_account_have_one_allowance_each() {
+        let l = limiter("");
+        let keys = |user: &str| vec![format!("users/{user}"), "accounts/a".to_owned()];
+        for _ in 0..DEFAULT_PER_CALLER_PER_MINUTE {
+            assert!(l.check_caller("/m", &keys("u1")).is_ok());
+        }
+        let refused = l.check_caller("/m", &keys("u1")).err();
+        let limit = refused
+            .as_ref()
+            .map(|s| s.get_error_details())
+            .and_then(|d| d.error_info().map(|i| i.metadata.get("limit").cloned()))
+            .flatten();
+        assert_eq!(limit.as_deref(), Some("caller"));
+        // Another user of the same account: the account's allowance is spent.
+        assert!(l.check_caller("/m", &keys("u2")).is_err());
+        // Another account, and another method, have their own.
+        assert!(
+            l.check_caller("/m", &["users/u3".to_owned(), "accounts/b".to_owned()])
+                .is_ok()
+        );
+        assert!(l.check_caller("/other", &keys("u1")).is_ok());
+    }
+
+    #[test]
+    fn a_budget_is_spent_all_or_none_per_key() {
+        let budget = Budget::new(Allowance::per_hour(
+            NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+        ));
+        assert_eq!(budget.spend("a", 6), Ok(()));
+        // Four are left: eight are refused whole, with the wait for them.
+        let refused = budget.spend("a", 8);
+        assert!(
+            matches!(refused, Err(OverBudget::Wait(d)) if d > Duration::from_secs(60)),
+            "{refused:?}"
+        );
+        assert_eq!(budget.spend("a", 4), Ok(()));
+        assert!(budget.spend("a", 1).is_err());
+        assert_eq!(budget.spend("b", 10), Ok(()));
+        assert_eq!(budget.spend("c", 0), Ok(()));
+        assert!(matches!(budget.spend("c", 11), Err(OverBudget::TooMany(n)) if n.get() == 10));
     }
 
     #[test]

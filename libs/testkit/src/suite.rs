@@ -45,6 +45,8 @@ pub struct SuiteOptions {
     /// Each service's pool size (default 3, so that several suites share
     /// PostgreSQL's connections; the bench uses the production default).
     pub database_max_connections: Option<u32>,
+    /// Users an account may create per hour at identity (default 200).
+    pub identity_created_users_per_hour: Option<u32>,
 }
 
 /// A deployment's bus for [`SuiteOptions::deployment_bus`].
@@ -122,6 +124,7 @@ fn unlimited() -> RateLimitSettings {
     RateLimitSettings {
         per_address: generous,
         per_email: generous,
+        per_caller: generous,
         trusted_proxies: Vec::new(),
     }
 }
@@ -223,6 +226,15 @@ impl Suite {
                 });
                 accounts
             },
+            created_users_per_hour: options
+                .identity_created_users_per_hour
+                .and_then(std::num::NonZeroU32::new)
+                .unwrap_or(
+                    std::num::NonZeroU32::new(
+                        partnerhub_identity::config::DEFAULT_CREATED_USERS_PER_HOUR,
+                    )
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+                ),
         })
         .await?;
         let identity_addr = identity.local_addr();

@@ -1,5 +1,6 @@
 //! Identity's settings.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use base64::Engine;
@@ -33,7 +34,15 @@ pub struct Config {
     /// Service accounts (`PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS`, a JSON array,
     /// or `PARTNERHUB_IDENTITY_SERVICE_ACCOUNTS_FILE`, a path to one).
     pub service_accounts: Vec<ServiceAccount>,
+    /// Users an account may create with temporary passwords per hour
+    /// (CreateUser and BulkCreateUsers rows; each costs an argon2 hash),
+    /// all of them at once if it likes
+    /// (`PARTNERHUB_IDENTITY_CREATED_USERS_PER_HOUR`).
+    pub created_users_per_hour: NonZeroU32,
 }
+
+/// Default of [`Config::created_users_per_hour`]: two full CSV imports.
+pub const DEFAULT_CREATED_USERS_PER_HOUR: u32 = 200;
 
 /// A service account provisioned by configuration.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -60,6 +69,15 @@ impl Config {
             })?),
         };
         let refresh_days = parse(env, "PARTNERHUB_IDENTITY_REFRESH_TOKEN_TTL_DAYS", 30u64)?;
+        let created_users_per_hour = NonZeroU32::new(parse(
+            env,
+            "PARTNERHUB_IDENTITY_CREATED_USERS_PER_HOUR",
+            DEFAULT_CREATED_USERS_PER_HOUR,
+        )?)
+        .ok_or_else(|| ConfigError {
+            variable: "PARTNERHUB_IDENTITY_CREATED_USERS_PER_HOUR".into(),
+            problem: "must be at least 1".into(),
+        })?;
         Ok(Self {
             service,
             access_token_ttl: Duration::from_secs(ttl.clamp(60, 3600)),
@@ -69,6 +87,7 @@ impl Config {
             reset_token_ttl: Duration::from_secs(3600),
             invitation_ttl: Duration::from_secs(7 * 86_400),
             service_accounts: service_accounts(env)?,
+            created_users_per_hour,
         })
     }
 }

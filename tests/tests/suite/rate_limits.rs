@@ -47,6 +47,7 @@ async fn suite_with(
             per_address,
             per_email,
             trusted_proxies,
+            ..RateLimitSettings::default()
         }),
         ..SuiteOptions::default()
     })

@@ -1,9 +1,11 @@
 //! AuthService: sign-up, sign-in, sessions, passwords, service tokens, keys.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use partnerhub_platform::auth::{AUDIENCE, Caller, Claims, ISSUER, PrincipalKind, caller, roles};
 use partnerhub_platform::outbox;
-use partnerhub_platform::rate_limit::limit_target;
+use partnerhub_platform::rate_limit::{client_address, limit_target};
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
 use partnerhub_proto::identity::v1::{
@@ -114,7 +116,7 @@ impl Identity {
         Ok(session)
     }
 
-    async fn sign_in(&self, req: SignInRequest) -> Result<Session> {
+    async fn sign_in(&self, req: SignInRequest, client: Option<IpAddr>) -> Result<Session> {
         let mut v = Violations::new();
         if req.email.is_empty() || req.email.len() > 254 {
             v.add("email", "is required (at most 254 characters)");
@@ -151,15 +153,8 @@ impl Identity {
         let ok = password::verify(req.password, stored).await?;
         let user = match user {
             Some(user) if ok => user,
-            _ => {
-                let failures = tokens::record_failure(&mut conn, &email).await?;
-                if let Some(delay) = lockout::delay(failures) {
-                    tokens::lock_email(&mut conn, &email, Utc::now() + delay).await?;
-                    tracing::warn!(
-                        failures,
-                        "Locked an email out after repeated failed sign-ins."
-                    );
-                }
+            user => {
+                failed_attempt(&mut conn, &email, user.as_ref(), Attempt::SignIn, client).await?;
                 return Err(IdentityError::InvalidCredentials);
             }
         };
@@ -173,7 +168,19 @@ impl Identity {
                     message: "the user is not an active member of any account".into(),
                 },
             })?;
-        self.session(&mut conn, &user, &membership, None).await
+        let session = self.session(&mut conn, &user, &membership, None).await?;
+        sign_in_activity(
+            &mut conn,
+            membership.account.id,
+            user.id,
+            "sign_in.succeeded",
+            serde_json::json!({
+                "account": format!("accounts/{}", membership.account.id),
+                "client": client.map(|c| c.to_string()),
+            }),
+        )
+        .await?;
+        Ok(session)
     }
 
     async fn refresh(&self, req: RefreshTokenRequest) -> Result<Session> {
@@ -246,6 +253,7 @@ impl Identity {
         user_id: Uuid,
         account: Option<&str>,
         req: ChangePasswordRequest,
+        client: Option<IpAddr>,
     ) -> Result<Session> {
         let mut v = Violations::new();
         if req.current_password.is_empty() {
@@ -262,7 +270,22 @@ impl Identity {
         let user = members::user(&mut conn, user_id)
             .await?
             .ok_or(IdentityError::InvalidCredentials)?;
+        // Guessing the current password counts toward the sign-in lock-out,
+        // and a locked user is refused here as at sign-in.
+        let email = domain::normalize_email(&user.email);
+        if let Some(until) = tokens::locked_until(&mut conn, &email).await? {
+            let wait = (until - Utc::now()).to_std().unwrap_or_default();
+            return Err(IdentityError::LockedOut(wait));
+        }
         if !password::verify(req.current_password, user.password_hash.clone()).await? {
+            failed_attempt(
+                &mut conn,
+                &email,
+                Some(&user),
+                Attempt::ChangePassword,
+                client,
+            )
+            .await?;
             return Err(IdentityError::field("current_password", "is incorrect"));
         }
         let hash = password::hash(req.new_password).await?;
@@ -271,6 +294,7 @@ impl Identity {
         let mut tx = self.pool.begin().await?;
         members::set_password(&mut tx, user_id, &hash, false).await?;
         sessions::end(&mut tx, Ending::User(user_id), "password_changed").await?;
+        tokens::clear_failures(&mut tx, &email).await?;
         password_changed(
             &mut tx,
             user_id,
@@ -344,7 +368,9 @@ impl Identity {
         if !v.is_empty() {
             return Err(IdentityError::Invalid(v.into_vec()));
         }
-        let hash = password::hash(req.new_password).await?;
+        // The token first (one indexed lookup of its SHA-256): a junk token
+        // costs no argon2 work. Only a live token's new password is hashed,
+        // and the spent token rolls back if hashing fails.
         let mut tx = self.pool.begin().await?;
         let row = tokens::spend_one_time(
             &mut tx,
@@ -356,6 +382,7 @@ impl Identity {
         let user = members::user(&mut tx, row.user_id)
             .await?
             .ok_or(IdentityError::InvalidToken("token"))?;
+        let hash = password::hash(req.new_password).await?;
         members::set_password(&mut tx, user.id, &hash, false).await?;
         sessions::end(&mut tx, Ending::User(user.id), "password_reset").await?;
         tokens::clear_failures(&mut tx, &domain::normalize_email(&user.email)).await?;
@@ -423,6 +450,99 @@ impl Identity {
     }
 }
 
+/// What a failed password check was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// SignIn.
+    SignIn,
+    /// ChangePassword's current password.
+    ChangePassword,
+}
+
+/// Counts a failed password check toward the email's lock-out (sign-in and
+/// ChangePassword share one counter), locks the email when the failures
+/// reach the threshold, and records the failure and the lock-out in the
+/// user's home account (an unknown email has no account to record in).
+async fn failed_attempt(
+    conn: &mut PgConnection,
+    email: &str,
+    user: Option<&crate::store::UserRow>,
+    attempt: Attempt,
+    client: Option<IpAddr>,
+) -> Result<()> {
+    let failures = tokens::record_failure(conn, email).await?;
+    let locked = lockout::delay(failures);
+    if let Some(delay) = locked {
+        tokens::lock_email(conn, email, Utc::now() + delay).await?;
+        tracing::warn!(
+            failures,
+            ?attempt,
+            "Locked an email out after repeated failed password checks."
+        );
+    }
+    let Some((user, home)) = user.and_then(|u| u.home_account_id.map(|h| (u, h))) else {
+        return Ok(());
+    };
+    let client = client.map(|c| c.to_string());
+    let action = match attempt {
+        Attempt::SignIn => "sign_in.failed",
+        Attempt::ChangePassword => "password.change_failed",
+    };
+    sign_in_activity(
+        conn,
+        home,
+        user.id,
+        action,
+        serde_json::json!({ "failures": failures, "client": client }),
+    )
+    .await?;
+    if let Some(delay) = locked {
+        sign_in_activity(
+            conn,
+            home,
+            user.id,
+            "sign_in.locked_out",
+            serde_json::json!({
+                "failures": failures,
+                "locked_seconds": delay.as_secs(),
+                "after": match attempt {
+                    Attempt::SignIn => "sign_in",
+                    Attempt::ChangePassword => "change_password",
+                },
+                "client": client,
+            }),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a sign-in event about `user` in `account`'s activity. The actor
+/// is the user whose credentials were presented (for a failure, whoever
+/// presented them claimed to be that user).
+async fn sign_in_activity(
+    conn: &mut PgConnection,
+    account: Uuid,
+    user: Uuid,
+    action: &str,
+    new: serde_json::Value,
+) -> Result<()> {
+    let user_name = format!("users/{user}");
+    activity::record(
+        conn,
+        activity::Entry {
+            account,
+            actor: &user_name,
+            action,
+            target: &user_name,
+            old: None,
+            new: Some(new),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Emits `PasswordChanged` and records it in the account's activity.
 pub(super) async fn password_changed(
     conn: &mut PgConnection,
@@ -472,8 +592,9 @@ impl AuthService for Identity {
 
     async fn sign_in(&self, request: Request<SignInRequest>) -> Result<Response<Session>, Status> {
         limit_target(&request, &request.get_ref().email)?;
+        let client = client_address(&request);
         Ok(Response::new(
-            Identity::sign_in(self, request.into_inner()).await?,
+            Identity::sign_in(self, request.into_inner(), client).await?,
         ))
     }
 
@@ -551,8 +672,10 @@ impl AuthService for Identity {
         let caller = caller(&request)?;
         let user = caller_user(caller)?;
         let account = caller.account.clone();
+        let client = client_address(&request);
         Ok(Response::new(
-            Identity::change_password(self, user, account.as_deref(), request.into_inner()).await?,
+            Identity::change_password(self, user, account.as_deref(), request.into_inner(), client)
+                .await?,
         ))
     }
 

@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use partnerhub_platform::auth::{AUDIENCE, Caller, Claims, ISSUER, PrincipalKind};
+use partnerhub_platform::rate_limit::{Allowance, Budget, OverBudget};
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::{idempotency, outbox, validate};
 use partnerhub_proto::identity::v1::{self as pb, AccessToken, Account, Member, Session, User};
@@ -41,12 +42,49 @@ pub struct Identity {
     pool: PgPool,
     keys: Arc<Keys>,
     config: Arc<Config>,
+    /// Users each account may still create with a hashed temporary
+    /// password (argon2 work an account may spend on bulk creation).
+    created_users: Arc<Budget>,
 }
 
 impl Identity {
     /// Handlers over `pool`, signing with `keys`.
     pub fn new(pool: PgPool, keys: Arc<Keys>, config: Arc<Config>) -> Self {
-        Self { pool, keys, config }
+        let created_users = Arc::new(Budget::new(Allowance::per_hour(
+            config.created_users_per_hour,
+        )));
+        Self {
+            pool,
+            keys,
+            config,
+            created_users,
+        }
+    }
+
+    /// Spends `count` of `account`'s budget of created users: beyond it,
+    /// RESOURCE_EXHAUSTED with RetryInfo (reason `USER_CREATION_BUDGET`), or
+    /// INVALID_ARGUMENT when `count` exceeds the whole hourly budget.
+    fn spend_created_users(&self, account: Uuid, count: usize) -> Result<()> {
+        let units = u32::try_from(count).unwrap_or(u32::MAX);
+        match self.created_users.spend(&account.to_string(), units) {
+            Ok(()) => Ok(()),
+            Err(OverBudget::Wait(wait)) => Err(IdentityError::Status(
+                partnerhub_platform::error::rate_limited(
+                    "USER_CREATION_BUDGET",
+                    format!(
+                        "this account created too many users lately; {count} more fit in \
+                         {} s (at most {} per hour)",
+                        wait.as_secs().max(1),
+                        self.config.created_users_per_hour
+                    ),
+                    wait,
+                ),
+            )),
+            Err(OverBudget::TooMany(per_hour)) => Err(IdentityError::field(
+                "csv",
+                format!("creates {count} users; an account may create at most {per_hour} per hour"),
+            )),
+        }
     }
 
     /// Signs an access token for a user in an account.

@@ -1,4 +1,6 @@
-//! Lock-out after repeated failed sign-ins, with a growing delay.
+//! Lock-out after repeated failed password checks (sign-ins and
+//! ChangePassword's current password share one counter per email), with a
+//! growing delay.
 
 use std::time::Duration;
 

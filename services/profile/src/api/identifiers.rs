@@ -1,7 +1,8 @@
 //! IdentifierService: resolve partner ids.
 
-use partnerhub_platform::auth::caller;
+use partnerhub_platform::auth::{caller, roles::perm};
 use partnerhub_platform::error;
+use partnerhub_platform::rate_limit::limit_caller;
 use partnerhub_proto::profile::v1::{
     LookupPartnerRequest, LookupPartnerResponse, identifier_service_server::IdentifierService,
 };
@@ -70,7 +71,14 @@ impl IdentifierService for Profile {
         &self,
         request: Request<LookupPartnerRequest>,
     ) -> Result<Response<LookupPartnerResponse>, Status> {
-        caller(&request)?;
+        let caller = caller(&request)?;
+        // Only someone who may invite a company to merge looks one up, in
+        // their own account, and not faster than the per-caller allowance.
+        caller.require(
+            perm::MERGE_WRITE,
+            caller.account.as_deref().unwrap_or_default(),
+        )?;
+        limit_caller(&request, caller)?;
         Ok(Response::new(self.lookup(request.into_inner()).await?))
     }
 }
