@@ -363,7 +363,10 @@ async fn junk_reset_tokens_cost_no_argon2_hash() -> anyhow::Result<()> {
 fn csv(rows: usize, domain: &str) -> String {
     let mut text = String::from("email,given_name,family_name,roles\n");
     for n in 0..rows {
-        text.push_str(&format!("bulk.{n}.{}@{domain},Bulk,User{n},helpdesk_agent\n", unique()));
+        text.push_str(&format!(
+            "bulk.{n}.{}@{domain},Bulk,User{n},helpdesk_agent\n",
+            unique()
+        ));
     }
     text
 }

@@ -55,7 +55,7 @@ const CALLER_SCOPED: &[(&str, &str)] = &[
     ),
     (
         "/partnerhub.profile.v1.IdentifierService/LookupPartner",
-        "resolves a global partner id for a merge: by design any signed-in user",
+        "resolves a global partner id for a merge: callers who may invite to merge, rate-limited per user and account",
     ),
     (
         "/partnerhub.verification.v1.VerificationService/LookupDuns",
