@@ -382,12 +382,13 @@ async fn last_global_admin_cannot_be_removed_or_demoted() -> anyhow::Result<()> 
     let founder = h.sign_up().await?;
     let me = founder.member_name();
 
+    // Nobody changes their own roles (ADR 0008), stepping down included.
     let s = update_roles(&founder, &me, roles(&["admin_agent", "owner"]), "").await;
     expect_refused(
-        "demote the only GA",
+        "demote oneself",
         s,
-        Code::FailedPrecondition,
-        Some("LAST_GLOBAL_ADMIN"),
+        Code::PermissionDenied,
+        Some("SELF_ROLE_CHANGE"),
     )?;
     let s = remove_member(&founder, &me, RemovalScope::Account, "").await;
     expect_refused(
@@ -407,17 +408,17 @@ async fn last_global_admin_cannot_be_removed_or_demoted() -> anyhow::Result<()> 
     assert_eq!(role_ids(&still), ["global_admin", "admin_agent", "owner"]);
     assert_eq!(still.state, i32::from(MemberState::Active));
 
-    // With a second Global admin, the first can step down.
+    // With a second Global admin, the first can be demoted by it.
     let second = h.member_with(&founder, &["global_admin"]).await?;
-    let demoted = update_roles(&founder, &me, roles(&["admin_agent", "owner"]), "").await?;
+    let demoted = update_roles(&second, &me, roles(&["admin_agent", "owner"]), "").await?;
     assert_eq!(role_ids(&demoted), ["admin_agent", "owner"]);
     let admins = list_all(&founder, "global_admin", MemberState::Unspecified).await?;
     assert_eq!(names(&admins), [second.member_name()]);
 
-    // Now the second one is the last.
-    let s = update_roles(&second, &second.member_name(), roles(&["owner"]), "").await;
+    // Now the second one is the last: it cannot leave.
+    let s = remove_member(&second, &second.member_name(), RemovalScope::Account, "").await;
     expect_refused(
-        "demote the new last GA",
+        "remove the new last GA",
         s,
         Code::FailedPrecondition,
         Some("LAST_GLOBAL_ADMIN"),
@@ -439,9 +440,9 @@ async fn only_a_global_admin_assigns_global_admin_and_compliance_admin() -> anyh
             Code::PermissionDenied,
             Some("ROLE_NOT_ASSIGNABLE"),
         )?;
-        let s = create_user(&uma, roles(&["billing_admin", privileged])).await;
+        let s = create_user(&uma, roles(&["helpdesk_agent", privileged])).await;
         expect_refused(
-            &format!("UMA creates a billing admin + {privileged}"),
+            &format!("UMA creates a helpdesk agent + {privileged}"),
             s,
             Code::PermissionDenied,
             Some("ROLE_NOT_ASSIGNABLE"),
@@ -451,16 +452,16 @@ async fn only_a_global_admin_assigns_global_admin_and_compliance_admin() -> anyh
     let everyone = list_all(&founder, "", MemberState::Unspecified).await?;
     assert_eq!(everyone.len(), 2, "{everyone:?}");
 
-    let billing = create_user(&uma, roles(&["billing_admin"])).await?;
-    assert!(!billing.temporary_password.is_empty());
-    let billing = created(&billing)?;
-    assert_eq!(role_ids(&billing), ["billing_admin"]);
+    let helpdesk = create_user(&uma, roles(&["helpdesk_agent"])).await?;
+    assert!(!helpdesk.temporary_password.is_empty());
+    let helpdesk = created(&helpdesk)?;
+    assert_eq!(role_ids(&helpdesk), ["helpdesk_agent"]);
 
     // Nor may the UMA add or take compliance_admin through UpdateMember.
     let s = update_roles(
         &uma,
-        &billing.name,
-        roles(&["billing_admin", "compliance_admin"]),
+        &helpdesk.name,
+        roles(&["helpdesk_agent", "compliance_admin"]),
         "",
     )
     .await;
@@ -474,7 +475,7 @@ async fn only_a_global_admin_assigns_global_admin_and_compliance_admin() -> anyh
     let compliance = create_user(&founder, roles(&["compliance_admin"])).await?;
     let compliance = created(&compliance)?;
     assert_eq!(role_ids(&compliance), ["compliance_admin"]);
-    let s = update_roles(&uma, &compliance.name, roles(&["billing_admin"]), "").await;
+    let s = update_roles(&uma, &compliance.name, roles(&["helpdesk_agent"]), "").await;
     expect_refused(
         "UMA removes compliance_admin",
         s,
@@ -483,12 +484,12 @@ async fn only_a_global_admin_assigns_global_admin_and_compliance_admin() -> anyh
     )?;
     let given = update_roles(
         &founder,
-        &billing.name,
-        roles(&["billing_admin", "compliance_admin"]),
+        &helpdesk.name,
+        roles(&["helpdesk_agent", "compliance_admin"]),
         "",
     )
     .await?;
-    assert_eq!(role_ids(&given), ["billing_admin", "compliance_admin"]);
+    assert_eq!(role_ids(&given), ["helpdesk_agent", "compliance_admin"]);
     let ga = created(&create_user(&founder, roles(&["global_admin"])).await?)?;
     assert_eq!(role_ids(&ga), ["global_admin"]);
     h.stop().await
@@ -557,7 +558,7 @@ async fn user_management_admin_and_global_admin_create_users() -> anyhow::Result
 
     for creator in [&founder, &uma] {
         let email = fresh_email("new");
-        let response = create_user_with_email(creator, &email, roles(&["billing_admin"])).await?;
+        let response = create_user_with_email(creator, &email, roles(&["helpdesk_agent"])).await?;
         let temporary = response.temporary_password.clone();
         assert!(!temporary.is_empty());
         let member = created(&response)?;
@@ -611,7 +612,7 @@ async fn user_management_admin_and_global_admin_create_users() -> anyhow::Result
             .filter_map(|r| r.assignment.as_ref())
             .map(|a| a.role.clone())
             .collect();
-        assert_eq!(held, ["billing_admin"]);
+        assert_eq!(held, ["helpdesk_agent"]);
         assert!(
             !get_member(&founder, &member.name)
                 .await?
@@ -1450,7 +1451,7 @@ async fn activity_log_records_member_changes() -> anyhow::Result<()> {
 
     // Another actor: a user management admin who creates a user.
     let uma = h.member_with(&founder, &["user_management_admin"]).await?;
-    let by_uma = created(&create_user(&uma, roles(&["billing_admin"])).await?)?;
+    let by_uma = created(&create_user(&uma, roles(&["helpdesk_agent"])).await?)?;
     let uma_entries = all_activity(&founder, &uma.user).await?;
     assert!(!uma_entries.is_empty());
     assert!(uma_entries.iter().all(|e| e.actor == uma.user));

@@ -68,13 +68,12 @@ pub fn assignments(
         .collect()
 }
 
-/// Permissions that reveal or redirect money: bank and tax numbers unmasked,
-/// payout and tax profiles changed. A role carrying one is granted (or
-/// taken) by a Global admin only.
+/// Permissions over payout and tax numbers: bank and tax numbers unmasked,
+/// payout and tax profiles changed (where payouts go). A role carrying one
+/// is granted (or taken) by a Global admin only.
 pub const SENSITIVE_PERMISSIONS: &[&str] = &[
     roles::perm::PAYOUT_SENSITIVE_READ,
     roles::perm::PAYOUT_WRITE,
-    roles::perm::TAX_IDS_WRITE,
 ];
 
 /// Why a role may not be given or taken.
