@@ -95,6 +95,7 @@ async fn an_invitation_mail_carries_a_token_that_joins_the_account() {
                             role: "referrals_user".into(),
                             locations: Vec::new(),
                         }],
+                        ..Invitation::default()
                     }],
                     request_id: String::new(),
                 },

@@ -130,6 +130,7 @@ pub async fn run(suite: &Suite) -> anyhow::Result<Used> {
                         role: "referrals_user".into(),
                         locations: Vec::new(),
                     }],
+                    ..Invitation::default()
                 }],
                 request_id: String::new(),
             },

@@ -9,9 +9,10 @@ use std::time::Duration;
 use partnerhub_proto::identity::v1::{
     AcceptInvitationRequest, ChangePasswordRequest, CreateUserRequest, Invitation,
     InviteUsersRequest, ListActivityRequest, Member, RemovalScope, RemoveMemberRequest,
-    ResetPasswordRequest, RoleAssignment, Session, SignInRequest, SignUpRequest,
-    UpdateMemberRequest, activity_service_client::ActivityServiceClient,
-    auth_service_client::AuthServiceClient, member_service_client::MemberServiceClient,
+    ResendInvitationRequest, ResetPasswordRequest, RevokeInvitationRequest, RoleAssignment,
+    Session, SignInRequest, SignUpRequest, UpdateMemberRequest,
+    activity_service_client::ActivityServiceClient, auth_service_client::AuthServiceClient,
+    invitation_service_client::InvitationServiceClient, member_service_client::MemberServiceClient,
 };
 use partnerhub_testkit::clients::{FOUNDER_PASSWORD, sign_up};
 use partnerhub_testkit::errors::{error_reason, refusal};
@@ -61,13 +62,13 @@ async fn invitation_token(suite: &Suite, to: &str) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// `by` invites `email` to its account with `roles`.
+/// `by` invites `email` to its account with `roles`; the invitation's name.
 async fn invite(
     suite: &Suite,
     by: &Company,
     email: &str,
     roles: &[&str],
-) -> Result<(), tonic::Status> {
+) -> Result<String, tonic::Status> {
     let mut client = members(suite).map_err(|e| tonic::Status::internal(e.to_string()))?;
     let request = bearer(
         &by.token,
@@ -82,7 +83,13 @@ async fn invite(
         },
     )
     .map_err(|e| tonic::Status::internal(e.to_string()))?;
-    client.invite_users(request).await.map(drop)
+    client.invite_users(request).await.map(|r| {
+        r.into_inner()
+            .invitations
+            .first()
+            .map(|i| i.name.clone())
+            .unwrap_or_default()
+    })
 }
 
 /// Signs in to `account` (or the default one).
@@ -109,7 +116,11 @@ async fn colleague(
     company: &Company,
     roles: &[&str],
 ) -> anyhow::Result<(String, Session)> {
-    let email = format!("colleague.{}@{}", unique(), company.email.rsplit('@').next().unwrap_or("x.com"));
+    let email = format!(
+        "colleague.{}@{}",
+        unique(),
+        company.email.rsplit('@').next().unwrap_or("x.com")
+    );
     let created = members(suite)?
         .create_user(bearer(
             &company.token,
@@ -195,8 +206,7 @@ async fn accept(
 /// consent, and even after the victim joins A, A cannot reset them: only
 /// their home account's Global admins can.
 #[tokio::test]
-async fn invite_and_reset_does_not_take_over_another_companys_global_admin() -> anyhow::Result<()>
-{
+async fn invite_and_reset_does_not_take_over_another_companys_global_admin() -> anyhow::Result<()> {
     let suite = Suite::start().await?;
     let attacker = sign_up(&suite, "Attacker").await?;
     let victim = sign_up(&suite, "Victim").await?;
@@ -228,7 +238,10 @@ async fn invite_and_reset_does_not_take_over_another_companys_global_admin() -> 
     accept(&suite, &token, FOUNDER_PASSWORD).await??;
     let status = refusal(
         members(&suite)?
-            .reset_password(bearer(&attacker.token, ResetPasswordRequest { name: member })?)
+            .reset_password(bearer(
+                &attacker.token,
+                ResetPasswordRequest { name: member },
+            )?)
             .await,
     )?;
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
@@ -326,7 +339,11 @@ async fn delegated_admins_cannot_elevate_themselves() -> anyhow::Result<()> {
         );
         let member = get_member(&suite, &company.token, &me).await?;
         assert_eq!(
-            member.roles.iter().map(|r| r.role.as_str()).collect::<Vec<_>>(),
+            member
+                .roles
+                .iter()
+                .map(|r| r.role.as_str())
+                .collect::<Vec<_>>(),
             [admin]
         );
     }
@@ -345,7 +362,11 @@ async fn only_a_global_admin_grants_sensitive_roles() -> anyhow::Result<()> {
     let target = format!("{}/members/{}", company.account, user_id(&plain));
 
     for (who, token, wanted) in [
-        ("account_admin", token_of(&account_admin), "incentives_admin"),
+        (
+            "account_admin",
+            token_of(&account_admin),
+            "incentives_admin",
+        ),
         ("manager", token_of(&manager), "financial_contributor"),
     ] {
         let status = match set_roles(&suite, &token, &target, &["referrals_user", wanted]).await? {
@@ -385,11 +406,20 @@ async fn only_a_global_admin_grants_sensitive_roles() -> anyhow::Result<()> {
     .err()
     .ok_or_else(|| anyhow::anyhow!("the manager invited a financial contributor"))?;
     assert!(
-        matches!(status.code(), Code::PermissionDenied | Code::InvalidArgument),
+        matches!(
+            status.code(),
+            Code::PermissionDenied | Code::InvalidArgument
+        ),
         "{status:?}"
     );
     // The Global admin may.
-    set_roles(&suite, &company.token, &target, &["referrals_user", "incentives_admin"]).await??;
+    set_roles(
+        &suite,
+        &company.token,
+        &target,
+        &["referrals_user", "incentives_admin"],
+    )
+    .await??;
     suite.stop().await
 }
 
@@ -427,13 +457,19 @@ async fn a_cross_account_action_is_in_the_victims_activity() -> anyhow::Result<(
         .await?
         .into_inner()
         .activities;
-    for action in ["invitation.accepted", "member.roles_changed", "member.removed"] {
+    for action in [
+        "invitation.accepted",
+        "member.roles_changed",
+        "member.removed",
+    ] {
         let entry = activity
             .iter()
             .find(|e| e.action == action && e.target == b.user)
             .ok_or_else(|| anyhow::anyhow!("no {action} in B's activity: {activity:?}"))?;
-        assert!(entry.new_value.contains(&a.account) || entry.old_value.contains(&a.account),
-            "{action} does not name the account where it happened: {entry:?}");
+        assert!(
+            entry.new_value.contains(&a.account) || entry.old_value.contains(&a.account),
+            "{action} does not name the account where it happened: {entry:?}"
+        );
     }
     let by_a = activity.iter().filter(|e| e.actor == a.user).count();
     assert!(by_a >= 2, "{activity:?}");
@@ -461,5 +497,77 @@ async fn only_the_invitee_accepts_an_invitation() -> anyhow::Result<()> {
     // The invitee still can.
     let session = accept(&suite, &token, FOUNDER_PASSWORD).await??;
     assert_eq!(session.account.unwrap_or_default().name, a.account);
+    suite.stop().await
+}
+
+fn invitations(
+    suite: &Suite,
+) -> anyhow::Result<InvitationServiceClient<tonic::transport::Channel>> {
+    Ok(InvitationServiceClient::new(Suite::channel(
+        suite.identity,
+    )?))
+}
+
+/// A resent invitation's old token no longer works (a leaked old mail is
+/// worthless); the new one does.
+#[tokio::test]
+async fn resending_an_invitation_kills_the_old_token() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = sign_up(&suite, "Resender").await?;
+    let email = format!("new.hire.{}@resender.com", unique());
+    let name = invite(&suite, &a, &email, &["report_viewer"]).await?;
+    let old = invitation_token(&suite, &email).await?;
+    invitations(&suite)?
+        .resend_invitation(bearer(&a.token, ResendInvitationRequest { name })?)
+        .await?;
+    let new = invitation_token(&suite, &email).await?;
+    assert_ne!(old, new);
+    let status = accept(&suite, &old, FOUNDER_PASSWORD)
+        .await?
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("the old token still works"))?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let session = accept(&suite, &new, FOUNDER_PASSWORD).await??;
+    assert_eq!(session.account.unwrap_or_default().name, a.account);
+    suite.stop().await
+}
+
+/// A revoked invitation's token no longer works, and nobody was created.
+#[tokio::test]
+async fn revoking_an_invitation_kills_its_token() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    let a = sign_up(&suite, "Revoker").await?;
+    let email = format!("changed.mind.{}@revoker.com", unique());
+    let name = invite(&suite, &a, &email, &["report_viewer"]).await?;
+    let token = invitation_token(&suite, &email).await?;
+    invitations(&suite)?
+        .revoke_invitation(bearer(
+            &a.token,
+            RevokeInvitationRequest { name: name.clone() },
+        )?)
+        .await?;
+    let status = accept(&suite, &token, FOUNDER_PASSWORD)
+        .await?
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a revoked invitation was accepted"))?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // Revoked is final: it cannot be resent.
+    let status = refusal(
+        invitations(&suite)?
+            .resend_invitation(bearer(&a.token, ResendInvitationRequest { name })?)
+            .await,
+    )?;
+    assert_eq!(error_reason(&status), "NOT_PENDING", "{status:?}");
+    // The address is free: its owner signs up.
+    auth(&suite)?
+        .sign_up(SignUpRequest {
+            email,
+            given_name: "Changed".into(),
+            family_name: "Mind".into(),
+            password: FOUNDER_PASSWORD.into(),
+            account_display_name: String::new(),
+            locale: String::new(),
+        })
+        .await?;
     suite.stop().await
 }

@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use partnerhub_proto::identity::v1::{
     BulkCreateUsersRequest, CreateUserRequest, GetMemberRequest, Invitation, InviteUsersRequest,
-    ListMembersRequest, MemberState, RemovalScope, RemoveMemberRequest, ResetPasswordRequest,
-    RoleAssignment, UpdateMemberRequest, member_service_client::MemberServiceClient,
+    ListInvitationsRequest, ListMembersRequest, MemberState, RemovalScope, RemoveMemberRequest,
+    ResendInvitationRequest, ResetPasswordRequest, RevokeInvitationRequest, RoleAssignment,
+    UpdateMemberRequest, invitation_service_client::InvitationServiceClient,
+    member_service_client::MemberServiceClient,
 };
 
 use crate::client::{Context, rpc};
@@ -84,6 +86,22 @@ pub enum UsersCommand {
         /// User id or `accounts/{a}/members/{u}`.
         member: String,
     },
+    /// List the pending invitations (no user or member exists until an
+    /// invitee accepts).
+    Invitations {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Mail an invitation again with a new token (the old one dies).
+    ResendInvitation {
+        /// Invitation id or `accounts/{a}/invitations/{id}`.
+        invitation: String,
+    },
+    /// Revoke a pending invitation (its token dies).
+    RevokeInvitation {
+        /// Invitation id or `accounts/{a}/invitations/{id}`.
+        invitation: String,
+    },
 }
 
 /// `partnerctl users create`.
@@ -121,6 +139,14 @@ const MEMBERS: &[Column] = &[
     ("FAMILY NAME", "user.family_name"),
     ("ROLES", "roles[].role"),
     ("STATE", "state|MEMBER_STATE_"),
+];
+
+const INVITATIONS: &[Column] = &[
+    ("ID", "name|id"),
+    ("EMAIL", "email"),
+    ("ROLES", "roles[].role"),
+    ("STATE", "state|INVITATION_STATE_"),
+    ("EXPIRES", "expire_time"),
 ];
 
 const CREATED: &[Column] = &[
@@ -181,12 +207,54 @@ pub async fn run(ctx: &mut Context, command: UsersCommand) -> CliResult {
                     .map(|email| Invitation {
                         email,
                         roles: roles.clone(),
+                        ..Invitation::default()
                     })
                     .collect(),
                 request_id: idempotency.key(),
             };
             let response = rpc!(ctx, Identity, MemberServiceClient::invite_users, request).await?;
-            ctx.printer.list(&response, "members", MEMBERS)
+            ctx.printer.list(&response, "invitations", INVITATIONS)
+        }
+        UsersCommand::Invitations { paging } => {
+            let request = ListInvitationsRequest {
+                parent: account.clone(),
+                page_size: paging.size(),
+                page_token: paging.page_token,
+            };
+            let response = rpc!(
+                ctx,
+                Identity,
+                InvitationServiceClient::list_invitations,
+                request
+            )
+            .await?;
+            ctx.printer.list(&response, "invitations", INVITATIONS)
+        }
+        UsersCommand::ResendInvitation { invitation } => {
+            let request = ResendInvitationRequest {
+                name: name_under(&account, "invitations", &invitation),
+            };
+            let invitation = rpc!(
+                ctx,
+                Identity,
+                InvitationServiceClient::resend_invitation,
+                request
+            )
+            .await?;
+            ctx.printer.item(&invitation)
+        }
+        UsersCommand::RevokeInvitation { invitation } => {
+            let request = RevokeInvitationRequest {
+                name: name_under(&account, "invitations", &invitation),
+            };
+            let invitation = rpc!(
+                ctx,
+                Identity,
+                InvitationServiceClient::revoke_invitation,
+                request
+            )
+            .await?;
+            ctx.printer.item(&invitation)
         }
         UsersCommand::Import { csv, idempotency } => {
             let request = BulkCreateUsersRequest {
