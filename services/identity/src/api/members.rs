@@ -27,7 +27,7 @@ use super::{Identity, SOURCE, account_id, actor, member_message, member_name, re
 use crate::domain::{self, authority, csv_import, secrets};
 use crate::error::{IdentityError, Result};
 use crate::password;
-use crate::store::{MemberRow, accounts, activity, members, tokens};
+use crate::store::{MemberRow, accounts, activity, members};
 
 /// A user to create with a temporary password.
 struct NewMember {
