@@ -571,3 +571,48 @@ async fn revoking_an_invitation_kills_its_token() -> anyhow::Result<()> {
         .await?;
     suite.stop().await
 }
+
+/// Squatting by creation: an admin creates a user for an address it does not
+/// own (CreateUser makes its own directory's users, no consent). The owner
+/// takes the user over by the mailed reset and opens their own company with
+/// it; the creating account, still the home directory, then tries an admin
+/// reset to open that company. A reset by an admin may open only accounts
+/// that admin's account owns.
+#[tokio::test]
+async fn a_created_user_who_opens_their_own_company_cannot_be_reset_into_it() -> anyhow::Result<()>
+{
+    use partnerhub_proto::identity::v1::{
+        CreateAccountRequest, account_service_client::AccountServiceClient,
+    };
+    let suite = Suite::start().await?;
+    let attacker = sign_up(&suite, "Squatter").await?;
+    let (_, victim) = colleague(&suite, &attacker, &["report_viewer"]).await?;
+    let own = AccountServiceClient::new(Suite::channel(suite.identity)?)
+        .create_account(bearer(
+            &token_of(&victim),
+            CreateAccountRequest {
+                display_name: "Victim's own company".into(),
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner();
+    let member = format!("{}/members/{}", attacker.account, user_id(&victim));
+    let reset = members(&suite)?
+        .reset_password(bearer(
+            &attacker.token,
+            ResetPasswordRequest { name: member },
+        )?)
+        .await;
+    if let Ok(r) = &reset {
+        anyhow::bail!(
+            "the creating account reset a user who owns {}: temporary password {:?}",
+            own.name,
+            r.get_ref().temporary_password
+        );
+    }
+    let status = refusal(reset)?;
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(error_reason(&status), "MEMBER_OF_OTHER_ACCOUNTS");
+    suite.stop().await
+}

@@ -507,6 +507,20 @@ impl Identity {
         if admin_anywhere && !caller.roles.iter().any(|r| r == "global_admin") {
             return Err(IdentityError::GlobalAdminPassword);
         }
+        // A password opens every account its user belongs to. An admin
+        // reset hands one to the admin: it may open only accounts this
+        // account owns. A user who also belongs to another active account
+        // (their own company, one that invited them) resets their own
+        // password through the mailed link, which proves the mailbox.
+        if !members::other_active_accounts(&mut tx, user, account)
+            .await?
+            .is_empty()
+        {
+            return Err(IdentityError::Precondition {
+                reason: "MEMBER_OF_OTHER_ACCOUNTS",
+                message: "this user also belongs to other accounts; a reset by an admin would open those too, so the user resets their own password from the sign-in page".into(),
+            });
+        }
         members::set_password(&mut tx, user, &hash, true).await?;
         sessions::end(&mut tx, Ending::User(user), "admin_reset").await?;
         password_changed(&mut tx, user, "admin_reset", &actor(caller), Some(account)).await?;

@@ -249,6 +249,24 @@ pub async fn global_admin_accounts(
     Ok(out)
 }
 
+/// The active accounts other than `except` where `user` holds an active
+/// membership: the accounts a password of theirs opens besides `except`.
+pub async fn other_active_accounts(
+    conn: &mut PgConnection,
+    user: Uuid,
+    except: Uuid,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT a.id FROM accounts a JOIN memberships m ON m.account_id = a.id
+         WHERE m.user_id = $1 AND m.state = 'ACTIVE' AND a.state = 'ACTIVE' AND a.id <> $2
+         ORDER BY a.id",
+    )
+    .bind(user)
+    .bind(except)
+    .fetch_all(conn)
+    .await
+}
+
 /// Sets a password hash and whether it must be changed.
 pub async fn set_password(
     conn: &mut PgConnection,
