@@ -199,6 +199,10 @@ impl Identity {
             tracing::warn!(user = %row.user_id, "Refresh token reused; revoked its session.");
             return Err(IdentityError::InvalidRefreshToken);
         }
+        // A family revoked while this token was being issued stays ended.
+        if !tokens::session_live(&mut tx, row.family_id).await? {
+            return Err(IdentityError::InvalidRefreshToken);
+        }
         tokens::spend_refresh(&mut tx, &hash).await?;
         let user = members::user(&mut tx, row.user_id)
             .await?
