@@ -60,6 +60,11 @@ const SERVICE_SECRET_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$F9Mo6z31uxVngt
 
 const MERGE_APPLY: &str = "platform.profile.merge.apply";
 const SET_STATE: &str = "platform.identity.accounts.set_state";
+/// Lets an operator's service account read any account's programs and
+/// legal profile (a suspended account's own tokens are refused).
+const READ_PROGRAMS: &str = "platform.profile.programs.read";
+/// See [`READ_PROGRAMS`].
+const READ_LEGAL: &str = "platform.profile.legal.read";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -793,9 +798,15 @@ async fn verification_events_move_programs() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn suspension_suspends_programs_and_reactivation_restores_them() -> anyhow::Result<()> {
-    let h = start_with_service_account(&[SET_STATE]).await?;
+    let h = start_with_service_account(&[SET_STATE, READ_PROGRAMS, READ_LEGAL]).await?;
     let service = service_token(&h).await?;
     let (founder, _) = h.enrolled_founder().await?;
+    // A suspended account's own tokens are refused (its sessions end), so
+    // an operator's service account watches its programs.
+    let watcher = Actor {
+        token: service.clone(),
+        ..founder.clone()
+    };
     verification_pending(&founder).await?;
     // Three programs in two statuses: ACTIVE partner and reseller, and a
     // marketplace program QUALIFIED (its agreement is missing).
@@ -837,7 +848,7 @@ async fn suspension_suspends_programs_and_reactivation_restores_them() -> anyhow
         .set_account_state(with_token(&service, set(AccountState::Suspended))?)
         .await?;
     programs_become(
-        &founder,
+        &watcher,
         &[
             (ProgramKind::Partner, ProgramStatus::Suspended),
             (ProgramKind::CspIndirectReseller, ProgramStatus::Suspended),
@@ -849,7 +860,7 @@ async fn suspension_suspends_programs_and_reactivation_restores_them() -> anyhow
     accounts
         .set_account_state(with_token(&service, set(AccountState::Active))?)
         .await?;
-    programs_become(&founder, &before).await?;
+    programs_become(&watcher, &before).await?;
 
     // Only the changes into or out of SUSPENDED: the enrollments above may
     // be relayed after the tap bound.
@@ -1793,9 +1804,14 @@ fn etag_zero() -> String {
 
 #[tokio::test]
 async fn a_verification_decided_during_suspension_applies_on_reactivation() -> anyhow::Result<()> {
-    let h = start_with_service_account(&[SET_STATE]).await?;
+    let h = start_with_service_account(&[SET_STATE, READ_PROGRAMS, READ_LEGAL]).await?;
     let service = service_token(&h).await?;
     let (founder, _) = h.enrolled_founder().await?;
+    // The suspended founder's tokens are refused: an operator watches.
+    let watcher = Actor {
+        token: service.clone(),
+        ..founder.clone()
+    };
     verification_pending(&founder).await?;
     let mut accounts = AccountServiceClient::new(h.identity());
     let set = |state: AccountState| SetAccountStateRequest {
@@ -1807,7 +1823,7 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
         .set_account_state(with_token(&service, set(AccountState::Suspended))?)
         .await?;
     programs_become(
-        &founder,
+        &watcher,
         &[(ProgramKind::Partner, ProgramStatus::Suspended)],
     )
     .await?;
@@ -1824,14 +1840,14 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
     )
     .await?;
     eventually(EVENTUAL, || async {
-        let profile = get_legal(&founder, &founder.legal_profile_name())
+        let profile = get_legal(&watcher, &founder.legal_profile_name())
             .await
             .ok()?;
         (profile.verification_status() == VerificationStatus::Authorized).then_some(())
     })
     .await?;
     assert_eq!(
-        program_statuses(&founder).await?,
+        program_statuses(&watcher).await?,
         [(ProgramKind::Partner, ProgramStatus::Suspended)]
     );
 
@@ -1840,7 +1856,7 @@ async fn a_verification_decided_during_suspension_applies_on_reactivation() -> a
     accounts
         .set_account_state(with_token(&service, set(AccountState::Active))?)
         .await?;
-    programs_become(&founder, &[(ProgramKind::Partner, ProgramStatus::Active)]).await?;
+    programs_become(&watcher, &[(ProgramKind::Partner, ProgramStatus::Active)]).await?;
     h.stop().await
 }
 

@@ -42,6 +42,10 @@ const CALLER_SCOPED: &[(&str, &str)] = &[
         "the caller's own password",
     ),
     (
+        "/partnerhub.identity.v1.AuthService/CheckSession",
+        "whether the caller's own token is still good",
+    ),
+    (
         "/partnerhub.identity.v1.SelfService/GetMyPermissions",
         "the caller's roles in its active account",
     ),

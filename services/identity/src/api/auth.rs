@@ -206,6 +206,10 @@ impl Identity {
             tracing::warn!(user = %row.user_id, "Refresh token reused; revoked its session.");
             return Err(IdentityError::InvalidRefreshToken);
         }
+        // A family revoked while this token was being issued stays ended.
+        if !tokens::session_live(&mut tx, row.family_id).await? {
+            return Err(IdentityError::InvalidRefreshToken);
+        }
         tokens::spend_refresh(&mut tx, &hash).await?;
         let user = members::user(&mut tx, row.user_id)
             .await?
@@ -616,22 +620,16 @@ impl AuthService for Identity {
             return Err(IdentityError::field("refresh_token", "is required").into());
         }
         let mut tx = self.pool.begin().await.map_err(IdentityError::from)?;
-        let mut families = Vec::new();
         if let Some(row) = tokens::lock_refresh(&mut tx, &secrets::hash(token))
             .await
             .map_err(IdentityError::from)?
             .filter(|r| r.user_id == user)
         {
-            families.push(row.family_id);
-        }
-        // The access token's own session ends too.
-        if let Ok(own) = caller.session.parse::<Uuid>()
-            && !families.contains(&own)
-        {
-            families.push(own);
-        }
-        for family in families {
-            sessions::end(&mut tx, Ending::Session { family, user }, "sign_out").await?;
+            let session = Ending::Session {
+                family: row.family_id,
+                user,
+            };
+            sessions::end(&mut tx, session, "sign_out").await?;
         }
         tx.commit().await.map_err(IdentityError::from)?;
         Ok(Response::new(SignOutResponse {}))

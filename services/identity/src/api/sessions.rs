@@ -7,7 +7,7 @@
 
 use chrono::Utc;
 use futures::future::BoxFuture;
-use partnerhub_platform::auth::{Caller, SessionCheck, TokenError};
+use partnerhub_platform::auth::{Caller, PrincipalKind, SessionCheck, TokenError};
 use partnerhub_platform::outbox;
 use partnerhub_platform::time::timestamp;
 use partnerhub_proto::identity::v1::SessionsEnded;
@@ -79,6 +79,10 @@ pub(crate) async fn end(conn: &mut PgConnection, ending: Ending, reason: &str) -
 /// Whether `caller`'s session is live and its account active, by the
 /// database: `Err(SessionEnded)` or `Err(AccountNotActive)` when not.
 pub(crate) async fn check(conn: &mut PgConnection, caller: &Caller) -> Result<(), TokenError> {
+    if caller.kind == PrincipalKind::Service {
+        // Service accounts have no session.
+        return Ok(());
+    }
     let Some(family) = caller.session.parse::<Uuid>().ok() else {
         return Err(TokenError::SessionEnded);
     };
