@@ -17,8 +17,13 @@ use partnerhub_proto::notification::v1::{
     VerifyNotificationEmailRequest, notification_service_client::NotificationServiceClient,
 };
 use partnerhub_proto::profile::v1::{
-    GetPayoutProfileRequest, ListLocationsRequest, ProgramKind, SetPayoutHoldRequest,
+    GetPayoutProfileRequest, LegalProfile, ListLocationsRequest, ProgramKind, SetPayoutHoldRequest,
+    UpdateLegalProfileRequest, legal_profile_service_client::LegalProfileServiceClient,
     location_service_client::LocationServiceClient, payout_service_client::PayoutServiceClient,
+};
+use partnerhub_proto::verification::v1::{
+    CheckKind, CheckStatus, DocumentType, ListVerificationsRequest, UploadDocumentRequest,
+    verification_service_client::VerificationServiceClient,
 };
 use partnerhub_testkit::errors::error_reason;
 use partnerhub_testkit::{Company, Publisher, Suite, clients, eventually, unique};
@@ -519,5 +524,207 @@ async fn an_unverified_alternate_email_receives_no_billing_notice() -> anyhow::R
         delivery.last_error
     );
     assert_eq!(suite.smtp.count_to(&stranger), 0);
+    suite.stop().await
+}
+
+/// A PDF (by its content) of `len` bytes that carries `marker`.
+fn pdf_with(marker: &str, len: usize) -> Vec<u8> {
+    let mut bytes = format!("%PDF-1.4\n% {marker}\n").into_bytes();
+    bytes.resize(len.saturating_sub(6), b' ');
+    bytes.extend_from_slice(b"%%EOF\n");
+    bytes
+}
+
+/// The newest case's business check of `company` other than `not`, once
+/// verification opened it (a name the directory does not know: it waits
+/// for review and takes documents).
+async fn business_check(
+    suite: &Suite,
+    company: &Company,
+    not: &[String],
+) -> anyhow::Result<String> {
+    eventually(Duration::from_secs(30), || async {
+        let cases = VerificationServiceClient::new(Suite::channel(suite.verification).ok()?)
+            .list_verifications(
+                with_token(
+                    &company.token,
+                    ListVerificationsRequest {
+                        parent: company.account.clone(),
+                        ..ListVerificationsRequest::default()
+                    },
+                )
+                .ok()?,
+            )
+            .await
+            .ok()?
+            .into_inner()
+            .verifications;
+        cases
+            .into_iter()
+            .next()?
+            .checks
+            .into_iter()
+            .find(|c| {
+                c.kind == CheckKind::Business as i32
+                    && c.status != CheckStatus::Passed as i32
+                    && !not.contains(&c.name)
+            })
+            .map(|c| c.name)
+    })
+    .await
+}
+
+/// Uploads `content` to `check` as `token`.
+async fn upload(
+    suite: &Suite,
+    token: &str,
+    check: &str,
+    content: Vec<u8>,
+) -> anyhow::Result<Result<(), tonic::Status>> {
+    Ok(
+        VerificationServiceClient::new(Suite::channel(suite.verification)?)
+            .upload_document(with_token(
+                token,
+                UploadDocumentRequest {
+                    check: check.to_owned(),
+                    r#type: DocumentType::BusinessRegistration.into(),
+                    content,
+                    comment: String::new(),
+                    request_id: String::new(),
+                },
+            )?)
+            .await
+            .map(drop),
+    )
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// The reported attack: six 3 MiB documents to one check in 0.6 s, and no
+/// end to it. A check now holds at most 5 documents and 10 MiB, an account
+/// 25 documents and 40 MiB (RESOURCE_EXHAUSTED with the reason).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_uploads_are_bounded_per_check_and_per_account() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    suite.wait_serving().await?;
+    let company = clients::enrolled(&suite, "Quokkanimbus", ProgramKind::Partner).await?;
+    let check = business_check(&suite, &company, &[]).await?;
+    let mut refusals = Vec::new();
+    for i in 0..6 {
+        if let Err(status) = upload(
+            &suite,
+            &company.token,
+            &check,
+            pdf_with(&format!("big {i}"), 3 * MIB),
+        )
+        .await?
+        {
+            refusals.push(status);
+        }
+    }
+    assert_eq!(
+        refusals.len(),
+        3,
+        "six 3 MiB documents: three fit in 10 MiB: {refusals:?}"
+    );
+    for status in &refusals {
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert_eq!(error_reason(status), "CHECK_DOCUMENT_QUOTA");
+    }
+    // Small ones fit until the check holds five documents.
+    upload(&suite, &company.token, &check, pdf_with("small 1", 1000)).await??;
+    upload(&suite, &company.token, &check, pdf_with("small 2", 1000)).await??;
+    let sixth = upload(&suite, &company.token, &check, pdf_with("small 3", 1000)).await?;
+    let status = sixth
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a sixth document"))?;
+    assert_eq!(error_reason(&status), "CHECK_DOCUMENT_QUOTA");
+
+    // Per account: each legal name change opens a new case with a new
+    // business check; after 40 MiB the account takes no more.
+    let mut used = vec![check];
+    let mut account_refusal = None;
+    for round in 0..4 {
+        LegalProfileServiceClient::new(Suite::channel(suite.profile)?)
+            .update_legal_profile(with_token(
+                &company.token,
+                UpdateLegalProfileRequest {
+                    legal_profile: Some(LegalProfile {
+                        name: format!("{}/legalProfile", company.account),
+                        legal_name: format!("Quokkanimbus {round} Labs SAS"),
+                        ..LegalProfile::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["legal_name".into()],
+                    }),
+                },
+            )?)
+            .await?;
+        let check = business_check(&suite, &company, &used).await?;
+        used.push(check.clone());
+        for i in 0..4 {
+            let size = if i < 3 { 3 * MIB } else { MIB };
+            if let Err(status) = upload(
+                &suite,
+                &company.token,
+                &check,
+                pdf_with(&format!("r{round} {i}"), size),
+            )
+            .await?
+            {
+                account_refusal = Some(status);
+                break;
+            }
+        }
+        if account_refusal.is_some() {
+            break;
+        }
+    }
+    let status =
+        account_refusal.ok_or_else(|| anyhow::anyhow!("the account took more than 40 MiB"))?;
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(error_reason(&status), "ACCOUNT_DOCUMENT_QUOTA");
+    let pool = suite.pool("verification").await?;
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(size_bytes), 0)::bigint FROM documents WHERE account_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(company.account_id())?)
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    assert!(stored <= 40 * MIB as i64, "{stored} bytes stored");
+    suite.stop().await
+}
+
+/// Finding 10: documents (company registrations, tax certificates) were
+/// stored in clear. The stored row now holds no byte run of the upload.
+#[tokio::test]
+async fn an_uploaded_document_is_sealed_at_rest() -> anyhow::Result<()> {
+    let suite = Suite::start().await?;
+    suite.wait_serving().await?;
+    let company = clients::enrolled(&suite, "Quokkanimbus", ProgramKind::Partner).await?;
+    let check = business_check(&suite, &company, &[]).await?;
+    let marker = format!("SIREN 552 100 554 registration of Contoso {}", unique());
+    upload(&suite, &company.token, &check, pdf_with(&marker, 4096)).await??;
+    let pool = suite.pool("verification").await?;
+    let (row, content): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT row_to_json(d)::text, content FROM documents d WHERE account_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(company.account_id())?)
+    .fetch_one(&pool)
+    .await?;
+    pool.close().await;
+    for needle in [marker.as_bytes(), b"%PDF-1.4", b"SIREN 552"] {
+        assert!(
+            !content.windows(needle.len()).any(|w| w == needle),
+            "{:?} stored in clear",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    assert!(!row.contains("SIREN"), "the row shows the content");
+    // Nor as the hex of the bytea column in the row's JSON.
+    let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(!row.contains(&hex), "the row shows the content in hex");
+    assert!(row.contains("\"content_kid\":\""), "no key id: {row:.200}");
     suite.stop().await
 }
