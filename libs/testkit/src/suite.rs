@@ -266,6 +266,7 @@ impl Suite {
                 after: Duration::from_secs(30 * 86_400),
                 every: Duration::from_millis(200),
             },
+            sealer: Some(test_sealer()?),
         })
         .await?;
         let verification_addr = verification.local_addr();

@@ -22,8 +22,119 @@ use crate::outbound::{Mail, Outbound, delivery_name, short};
 use crate::projection::{Address, Target};
 use crate::templates::Templates;
 
-/// Minutes between two notification-email changes that mail a token.
+/// Minutes between two verification mails to an address a user typed, per
+/// user and per address.
 const CHANGE_INTERVAL_MINUTES: i64 = 5;
+/// Verification mails per account an hour (whichever of its users asks).
+const ACCOUNT_MAILS_PER_HOUR: i64 = 10;
+
+/// Records a verification mail from `user` (signed in to `account`) to
+/// `address`, or refuses it: one per user and one per address every
+/// [`CHANGE_INTERVAL_MINUTES`], [`ACCOUNT_MAILS_PER_HOUR`] per account. The
+/// record is its own table, so blanking the address or verifying it in
+/// between resets nothing.
+async fn reserve_verification_mail(
+    tx: &mut sqlx::PgConnection,
+    user: Uuid,
+    account: Option<Uuid>,
+    address: &str,
+) -> Result<(), Status> {
+    let address = address.trim().to_lowercase();
+    // One at a time: two users racing to the same address (or two users of
+    // one account) must not both pass. Verification mails are rare.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('notification.verification_mails'))")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    sqlx::query("DELETE FROM verification_mails WHERE sent_at < now() - interval '1 day'")
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    #[derive(sqlx::FromRow)]
+    struct Recent {
+        by_user: Option<DateTime<Utc>>,
+        by_address: Option<DateTime<Utc>>,
+        account_count: i64,
+        account_oldest: Option<DateTime<Utc>>,
+    }
+    let Recent {
+        by_user,
+        by_address,
+        account_count,
+        account_oldest,
+    } = sqlx::query_as(
+        "SELECT max(sent_at) FILTER (WHERE user_id = $1) AS by_user,
+                max(sent_at) FILTER (WHERE address = $3) AS by_address,
+                count(*) FILTER (WHERE account_id = $2) AS account_count,
+                min(sent_at) FILTER (WHERE account_id = $2) AS account_oldest
+         FROM verification_mails
+         WHERE sent_at > now() - interval '1 hour'
+           AND (user_id = $1 OR address = $3 OR account_id = $2)",
+    )
+    .bind(user)
+    .bind(account)
+    .bind(&address)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db)?;
+    let now = Utc::now();
+    let interval = chrono::Duration::minutes(CHANGE_INTERVAL_MINUTES);
+    let too_soon = |next: DateTime<Utc>, message: String| {
+        error::rate_limited(
+            "EMAIL_CHANGE_TOO_SOON",
+            message,
+            (next - now).to_std().unwrap_or_default(),
+        )
+    };
+    if let Some(last) = by_user
+        && last + interval > now
+    {
+        return Err(too_soon(
+            last + interval,
+            format!("a verification mail was sent less than {CHANGE_INTERVAL_MINUTES} minutes ago"),
+        ));
+    }
+    if let Some(last) = by_address
+        && last + interval > now
+    {
+        return Err(too_soon(
+            last + interval,
+            format!(
+                "this address was sent a verification mail less than {CHANGE_INTERVAL_MINUTES} minutes ago"
+            ),
+        ));
+    }
+    if account.is_some()
+        && account_count >= ACCOUNT_MAILS_PER_HOUR
+        && let Some(oldest) = account_oldest
+    {
+        return Err(too_soon(
+            oldest + chrono::Duration::hours(1),
+            format!(
+                "the account's users were sent {ACCOUNT_MAILS_PER_HOUR} verification mails in the last hour"
+            ),
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO verification_mails (id, user_id, account_id, address) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(user)
+    .bind(account)
+    .bind(&address)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The caller's active account, as an id.
+fn active_account(caller: &Caller) -> Option<Uuid> {
+    caller
+        .account
+        .as_deref()
+        .and_then(|a| Uuid::try_parse(a).ok())
+}
 
 /// Notification's handlers.
 #[derive(Debug, Clone)]
@@ -158,6 +269,7 @@ struct PreferencesRow {
     pending_email: String,
     email_opt_outs: Vec<String>,
     workspace_opt_outs: Vec<String>,
+    alternate_verified_email: String,
     version: i64,
     updated_at: DateTime<Utc>,
 }
@@ -166,7 +278,7 @@ impl Notifications {
     async fn preferences_row(&self, user: Uuid) -> Result<PreferencesRow, Status> {
         let row: Option<PreferencesRow> = sqlx::query_as(
             "SELECT job_title, email_language, notification_email, pending_email, email_opt_outs,
-                    workspace_opt_outs, version, updated_at
+                    workspace_opt_outs, alternate_verified_email, version, updated_at
              FROM preferences WHERE user_id = $1",
         )
         .bind(user)
@@ -180,6 +292,7 @@ impl Notifications {
             pending_email: String::new(),
             email_opt_outs: Vec::new(),
             workspace_opt_outs: Vec::new(),
+            alternate_verified_email: String::new(),
             version: 0,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
         }))
@@ -187,17 +300,22 @@ impl Notifications {
 
     async fn preferences(&self, user: Uuid) -> Result<Preferences, Status> {
         let row = self.preferences_row(user).await?;
+        let known: Option<(String, String)> =
+            sqlx::query_as("SELECT locale, alternate_email FROM recipients WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db)?;
+        let (locale, alternate_email) = known.unwrap_or_default();
         let language = if row.email_language.is_empty() {
-            let locale: Option<String> =
-                sqlx::query_scalar("SELECT locale FROM recipients WHERE user_id = $1")
-                    .bind(user)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db)?;
-            Templates::resolve_locale(&locale.unwrap_or_default()).to_owned()
+            Templates::resolve_locale(&locale).to_owned()
         } else {
             row.email_language
         };
+        let alternate_email_verified = !alternate_email.is_empty()
+            && row
+                .alternate_verified_email
+                .eq_ignore_ascii_case(&alternate_email);
         Ok(Preferences {
             name: format!("users/{user}/preferences"),
             job_title: row.job_title,
@@ -219,7 +337,55 @@ impl Notifications {
             in_portal_opt_out: false,
             etag: etag::of(row.version),
             update_time: (row.version > 0).then(|| timestamp(row.updated_at)),
+            alternate_email,
+            alternate_email_verified,
         })
+    }
+
+    /// Queues `message` carrying `token` to `target` (in the user's email
+    /// language when they chose one), in `tx`.
+    async fn mail_token(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        user: Uuid,
+        target: &Target,
+        token: String,
+        message: &'static catalog::Message,
+    ) -> Result<(), Status> {
+        // In this transaction: a second connection from the pool here could
+        // wait on the one this transaction holds.
+        let language: String =
+            sqlx::query_scalar("SELECT email_language FROM preferences WHERE user_id = $1")
+                .bind(user)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db)?;
+        let mut target = target.clone();
+        if !language.is_empty() {
+            target.locale = language;
+        }
+        let params: BTreeMap<String, String> = [
+            ("token".to_owned(), token),
+            ("given_name".to_owned(), target.name.clone()),
+            (
+                "expires_hours".to_owned(),
+                (self.email_token_ttl.as_secs() / 3600).to_string(),
+            ),
+        ]
+        .into();
+        let source_key = format!("verify_email:{}", Uuid::now_v7());
+        let mail = Mail {
+            source_key: &source_key,
+            message,
+            account: None,
+            params: &params,
+            address: Address::Preferred,
+        };
+        self.outbound
+            .mail(tx, &mail, &target)
+            .await
+            .map(drop)
+            .map_err(|e| error::internal(&e))
     }
 
     async fn list_deliveries_page(
@@ -659,29 +825,16 @@ impl NotificationService for Notifications {
             );
         }
         v.finish()?;
-        // One verification mail per user every few minutes: the address is
-        // anyone's, and this must not be a way to mail strangers at will.
+        // Verification mails are limited per user, address and account: the
+        // address is anyone's, and this must not be a way to mail strangers.
         let ttl =
             chrono::Duration::from_std(self.email_token_ttl).unwrap_or(chrono::Duration::days(1));
-        let pending: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT pending_expires_at FROM preferences WHERE user_id = $1 FOR UPDATE",
-        )
-        .bind(user)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        if let Some(expires) = pending {
-            let next = expires - ttl + chrono::Duration::minutes(CHANGE_INTERVAL_MINUTES);
-            if next > Utc::now() {
-                return Err(error::rate_limited(
-                    "EMAIL_CHANGE_TOO_SOON",
-                    format!(
-                        "a verification mail was sent less than {CHANGE_INTERVAL_MINUTES} minutes ago"
-                    ),
-                    (next - Utc::now()).to_std().unwrap_or_default(),
-                ));
-            }
-        }
+        sqlx::query("SELECT 1 FROM preferences WHERE user_id = $1 FOR UPDATE")
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        reserve_verification_mail(&mut tx, user, active_account(caller), email).await?;
         let token = partnerhub_platform::crypto::token();
         let expires = Utc::now() + ttl;
         sqlx::query(
@@ -696,45 +849,127 @@ impl NotificationService for Notifications {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        // In this transaction: a second connection from the pool here could
-        // wait on the one this transaction holds.
-        let language: String =
-            sqlx::query_scalar("SELECT email_language FROM preferences WHERE user_id = $1")
-                .bind(user)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db)?;
-        let target = Target::address(
-            email,
-            &given_name,
-            if language.is_empty() {
-                &locale
-            } else {
-                &language
-            },
-        );
-        let params: BTreeMap<String, String> = [
-            ("token".to_owned(), token),
-            ("given_name".to_owned(), given_name.clone()),
-            (
-                "expires_hours".to_owned(),
-                (self.email_token_ttl.as_secs() / 3600).to_string(),
-            ),
-        ]
-        .into();
-        let source_key = format!("verify_email:{}", Uuid::now_v7());
-        let mail = Mail {
-            source_key: &source_key,
-            message: notification_email_message()?,
-            account: None,
-            params: &params,
-            address: Address::Preferred,
-        };
-        self.outbound
-            .mail(&mut tx, &mail, &target)
-            .await
-            .map_err(|e| error::internal(&e))?;
+        self.mail_token(
+            &mut tx,
+            user,
+            &Target::address(email, &given_name, &locale),
+            token,
+            notification_email_message()?,
+        )
+        .await?;
         tx.commit().await.map_err(db)?;
+        Ok(Response::new(self.preferences(user).await?))
+    }
+
+    async fn send_alternate_email_verification(
+        &self,
+        request: Request<SendAlternateEmailVerificationRequest>,
+    ) -> Result<Response<Preferences>, Status> {
+        let caller = caller(&request)?;
+        let req = request.get_ref();
+        let user = own_preferences(caller, "name", &req.name)?;
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO preferences (user_id, version) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        )
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let verified: String = sqlx::query_scalar(
+            "SELECT alternate_verified_email FROM preferences WHERE user_id = $1 FOR UPDATE",
+        )
+        .bind(user)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        let known: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT alternate_email, given_name, locale FROM recipients WHERE user_id = $1",
+        )
+        .bind(user)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db)?;
+        let (alternate, given_name, locale) = known.unwrap_or_default();
+        let alternate = alternate.trim().to_owned();
+        if alternate.is_empty() {
+            return Err(error::failed_precondition(
+                "NO_ALTERNATE_EMAIL",
+                &req.name,
+                "no alternate email is set: set one with identity's UpdateMyProfile first",
+            ));
+        }
+        if verified.eq_ignore_ascii_case(&alternate) {
+            drop(tx);
+            return Ok(Response::new(self.preferences(user).await?));
+        }
+        reserve_verification_mail(&mut tx, user, active_account(caller), &alternate).await?;
+        let token = partnerhub_platform::crypto::token();
+        let ttl =
+            chrono::Duration::from_std(self.email_token_ttl).unwrap_or(chrono::Duration::days(1));
+        sqlx::query(
+            "UPDATE preferences SET alternate_pending_email = $2, alternate_token_hash = $3,
+                 alternate_expires_at = $4, version = version + 1, updated_at = now()
+             WHERE user_id = $1",
+        )
+        .bind(user)
+        .bind(&alternate)
+        .bind(partnerhub_platform::crypto::token_hash(&token))
+        .bind(Utc::now() + ttl)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+        let message = catalog::find("notification.verify_alternate_email").ok_or_else(|| {
+            Status::internal("the catalog lacks notification.verify_alternate_email")
+        })?;
+        self.mail_token(
+            &mut tx,
+            user,
+            &Target::address(&alternate, &given_name, &locale),
+            token,
+            message,
+        )
+        .await?;
+        tx.commit().await.map_err(db)?;
+        Ok(Response::new(self.preferences(user).await?))
+    }
+
+    async fn verify_alternate_email(
+        &self,
+        request: Request<VerifyAlternateEmailRequest>,
+    ) -> Result<Response<Preferences>, Status> {
+        let caller = caller(&request)?;
+        let req = request.get_ref();
+        let user = own_preferences(caller, "name", &req.name)?;
+        if req.token.is_empty() || req.token.len() > 200 {
+            return Err(invalid_argument(vec![FieldViolation::new(
+                "token",
+                "is required (the token from the mail)",
+            )]));
+        }
+        // The token proves the address it was mailed to, and only while that
+        // is still the user's alternate email.
+        let updated = sqlx::query(
+            "UPDATE preferences p SET alternate_verified_email = p.alternate_pending_email,
+                 alternate_pending_email = '', alternate_token_hash = NULL,
+                 alternate_expires_at = NULL, version = version + 1, updated_at = now()
+             FROM recipients r
+             WHERE p.user_id = $1 AND r.user_id = p.user_id
+               AND p.alternate_token_hash = $2 AND p.alternate_expires_at > now()
+               AND lower(r.alternate_email) = lower(p.alternate_pending_email)",
+        )
+        .bind(user)
+        .bind(partnerhub_platform::crypto::token_hash(&req.token))
+        .execute(&self.pool)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if updated == 0 {
+            return Err(invalid_argument(vec![FieldViolation::new(
+                "token",
+                "is not valid for this user and alternate email, was already used, or has expired",
+            )]));
+        }
         Ok(Response::new(self.preferences(user).await?))
     }
 

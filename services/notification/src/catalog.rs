@@ -138,6 +138,12 @@ pub const MESSAGES: &[Message] = &[
         workspace: Workspace::Security,
         params: &["token", "given_name", "expires_hours"],
     },
+    Message {
+        id: "notification.verify_alternate_email",
+        category: Category::Security,
+        workspace: Workspace::Security,
+        params: &["token", "given_name", "expires_hours"],
+    },
 ];
 
 /// The message with that id.

@@ -99,6 +99,12 @@ pub fn suppression(target: &Target, message: &Message, address: Address) -> Opti
             _ => "NO_ADDRESS: the recipient has no email".to_owned(),
         });
     }
+    if target.unverified {
+        return Some(
+            "ALTERNATE_EMAIL_UNVERIFIED: billing notices go to the alternate email only once its owner verified it"
+                .to_owned(),
+        );
+    }
     let domain = email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
     let domain = domain.trim_end_matches('.').to_ascii_lowercase();
     if domain == "onmicrosoft.com" || domain.ends_with(".onmicrosoft.com") {
@@ -373,6 +379,19 @@ mod tests {
                 welcome,
                 Address::Preferred
             ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_unverified_alternate_email_is_suppressed() {
+        let overdue = catalog::find("billing.invoice_overdue").unwrap();
+        let mut unproved = target("billing@contoso.com");
+        unproved.unverified = true;
+        let reason = suppression(&unproved, overdue, Address::Alternate).unwrap();
+        assert!(reason.starts_with("ALTERNATE_EMAIL_UNVERIFIED"), "{reason}");
+        assert_eq!(
+            suppression(&target("billing@contoso.com"), overdue, Address::Alternate),
             None
         );
     }

@@ -296,6 +296,9 @@ pub struct Target {
     pub category_opt_outs: Vec<String>,
     /// Workspaces the user turned off.
     pub workspace_opt_outs: Vec<String>,
+    /// The address is an alternate email its owner has not proved yet
+    /// (mail to it is suppressed).
+    pub unverified: bool,
 }
 
 impl Target {
@@ -308,6 +311,7 @@ impl Target {
             locale: locale.to_owned(),
             category_opt_outs: Vec::new(),
             workspace_opt_outs: Vec::new(),
+            unverified: false,
         }
     }
 }
@@ -319,7 +323,8 @@ pub enum Address {
     Preferred,
     /// The sign-in email (security mail that must reach the account itself).
     SignIn,
-    /// The alternate email (billing notices), empty when unset.
+    /// The alternate email (billing notices), empty when unset; mail to it
+    /// is suppressed until its owner verified it.
     Alternate,
 }
 
@@ -336,13 +341,14 @@ pub async fn user_target(
         given_name: String,
         locale: String,
         notification_email: Option<String>,
+        alternate_verified_email: Option<String>,
         email_language: Option<String>,
         email_opt_outs: Option<Vec<String>>,
         workspace_opt_outs: Option<Vec<String>>,
     }
     let row: Option<Row> = sqlx::query_as(
         "SELECT r.email, r.alternate_email, r.given_name, r.locale,
-                p.notification_email, p.email_language, p.email_opt_outs, p.workspace_opt_outs
+                p.notification_email, p.alternate_verified_email, p.email_language, p.email_opt_outs, p.workspace_opt_outs
          FROM recipients r LEFT JOIN preferences p USING (user_id)
          WHERE r.user_id = $1",
     )
@@ -350,6 +356,12 @@ pub async fn user_target(
     .fetch_optional(&mut *tx)
     .await?;
     Ok(row.map(|r| {
+        let unverified = address == Address::Alternate
+            && !r.alternate_email.is_empty()
+            && !r
+                .alternate_verified_email
+                .as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case(&r.alternate_email));
         let email = match address {
             Address::SignIn => r.email,
             Address::Alternate => r.alternate_email,
@@ -368,6 +380,7 @@ pub async fn user_target(
                 .unwrap_or(r.locale),
             category_opt_outs: r.email_opt_outs.unwrap_or_default(),
             workspace_opt_outs: r.workspace_opt_outs.unwrap_or_default(),
+            unverified,
         }
     }))
 }

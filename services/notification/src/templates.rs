@@ -215,6 +215,7 @@ mod tests {
             "identity.password_reset" => "/password/reset?token=",
             "verification.email_ownership" => "/verification/email?token=",
             "notification.verify_email" => "/preferences/verify-email?token=",
+            "notification.verify_alternate_email" => "/preferences/verify-alternate-email?token=",
             other => panic!("{other} has a token but no expected link: add one"),
         }
     }

@@ -109,6 +109,8 @@ async fn mail_keeps_going_out_while_identity_and_profile_are_down() {
     })
     .await
     .unwrap();
+    // Billing notices reach an alternate email once its owner proved it.
+    common::verify_alternate(&suite, &ada.token, &alternate).await;
 
     suite.stop_service("identity").await.unwrap();
     suite.stop_service("profile").await.unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use partnerhub_platform::auth::{Caller, caller, roles::perm};
+use partnerhub_platform::crypto::Sealer;
 use partnerhub_platform::error::{self, FieldViolation, invalid_argument};
 use partnerhub_platform::time::timestamp;
 use partnerhub_platform::validate::{self, Violations};
@@ -12,6 +13,7 @@ use partnerhub_platform::{idempotency, page};
 use partnerhub_proto::verification::v1::verification_service_server::VerificationService;
 use partnerhub_proto::verification::v1::*;
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -24,6 +26,14 @@ use crate::domain::{CheckState, MAX_APPEALS};
 
 /// Largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 3 * 1024 * 1024;
+/// Documents one check may hold (uploads and appeals together).
+pub const MAX_DOCUMENTS_PER_CHECK: i64 = 5;
+/// Bytes of documents one check may hold.
+pub const MAX_BYTES_PER_CHECK: i64 = 10 * 1024 * 1024;
+/// Documents one account may hold, over all its checks and cases.
+pub const MAX_DOCUMENTS_PER_ACCOUNT: i64 = 25;
+/// Bytes of documents one account may hold.
+pub const MAX_BYTES_PER_ACCOUNT: i64 = 40 * 1024 * 1024;
 /// The platform permission of reviewers (held by service accounts).
 pub const REVIEW_PERMISSION: &str = "platform.verification.reviews.decide";
 /// How often a verification email may be resent.
@@ -34,13 +44,73 @@ pub const RESEND_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub struct Verification {
     pool: PgPool,
     engine: Arc<Engine>,
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl Verification {
-    /// Handlers over `pool`, moving checks through `engine`.
-    pub fn new(pool: PgPool, engine: Arc<Engine>) -> Self {
-        Self { pool, engine }
+    /// Handlers over `pool`, moving checks through `engine`, sealing
+    /// documents with `sealer` (without one, uploads are refused).
+    pub fn new(pool: PgPool, engine: Arc<Engine>, sealer: Option<Arc<Sealer>>) -> Self {
+        Self {
+            pool,
+            engine,
+            sealer,
+        }
     }
+}
+
+/// What a document's content is sealed to: its own id, so a sealed content
+/// cannot be moved to another row.
+fn document_context(id: Uuid) -> Vec<u8> {
+    format!("verification.document:{id}").into_bytes()
+}
+
+/// Seals the documents stored in clear (before sealing existed), a few at a
+/// time, until none is left or `stop`. Reads meanwhile open sealed rows and
+/// return clear ones as they are.
+pub async fn seal_stored_documents(pool: PgPool, sealer: Arc<Sealer>, stop: CancellationToken) {
+    let mut sealed = 0u64;
+    while !stop.is_cancelled() {
+        match seal_batch(&pool, &sealer).await {
+            Ok(0) => break,
+            Ok(n) => sealed += n,
+            Err(e) => {
+                tracing::warn!(error = %e, "Sealing stored documents failed; retrying in a minute.");
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                }
+            }
+        }
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "Sealed documents stored in clear.");
+    }
+}
+
+/// Seals up to 20 documents stored in clear; how many it sealed.
+async fn seal_batch(pool: &PgPool, sealer: &Sealer) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, content FROM documents WHERE content_kid IS NULL
+         ORDER BY id LIMIT 20 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let n = rows.len() as u64;
+    for (id, content) in rows {
+        let (kid, sealed) = sealer
+            .seal(&content, &document_context(id))
+            .map_err(|e| sqlx::Error::Protocol(format!("sealing document {id}: {e}")))?;
+        sqlx::query("UPDATE documents SET content = $2, content_kid = $3 WHERE id = $1")
+            .bind(id)
+            .bind(sealed)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(n)
 }
 
 fn db(e: sqlx::Error) -> Status {
@@ -141,6 +211,70 @@ struct AddressJson {
     state: String,
     postal_code: String,
     country: String,
+}
+
+/// Refuses a document of `size` bytes that would take check `check` or
+/// account `account` over its quota (RESOURCE_EXHAUSTED, reason
+/// CHECK_DOCUMENT_QUOTA or ACCOUNT_DOCUMENT_QUOTA). Serialized per account,
+/// so concurrent uploads cannot both squeeze under it.
+async fn document_quota(
+    tx: &mut PgConnection,
+    account: Uuid,
+    check: Uuid,
+    size: i64,
+    subject: &str,
+) -> Result<(), Status> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('verification.documents:' || $1::text))")
+        .bind(account)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    let (check_count, check_bytes, account_count, account_bytes): (i64, i64, i64, i64) =
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE check_id = $2),
+                    coalesce(sum(size_bytes) FILTER (WHERE check_id = $2), 0)::bigint,
+                    count(*),
+                    coalesce(sum(size_bytes), 0)::bigint
+             FROM documents WHERE account_id = $1",
+        )
+        .bind(account)
+        .bind(check)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+    const MIB: i64 = 1024 * 1024;
+    if check_count >= MAX_DOCUMENTS_PER_CHECK || check_bytes + size > MAX_BYTES_PER_CHECK {
+        return Err(quota_refusal(
+            "CHECK_DOCUMENT_QUOTA",
+            subject,
+            format!(
+                "a check holds at most {MAX_DOCUMENTS_PER_CHECK} documents and {} MiB; this one holds {check_count} ({:.1} MiB)",
+                MAX_BYTES_PER_CHECK / MIB,
+                check_bytes as f64 / MIB as f64
+            ),
+        ));
+    }
+    if account_count >= MAX_DOCUMENTS_PER_ACCOUNT || account_bytes + size > MAX_BYTES_PER_ACCOUNT {
+        return Err(quota_refusal(
+            "ACCOUNT_DOCUMENT_QUOTA",
+            &format!("accounts/{account}"),
+            format!(
+                "an account holds at most {MAX_DOCUMENTS_PER_ACCOUNT} documents and {} MiB; this one holds {account_count} ({:.1} MiB)",
+                MAX_BYTES_PER_ACCOUNT / MIB,
+                account_bytes as f64 / MIB as f64
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// RESOURCE_EXHAUSTED with a reason, naming what is full.
+fn quota_refusal(reason: &str, subject: &str, description: String) -> Status {
+    error::refused(
+        tonic::Code::ResourceExhausted,
+        reason,
+        format!("{subject}: {description}"),
+    )
 }
 
 fn doc_type_name(t: DocumentType) -> &'static str {
@@ -476,6 +610,14 @@ impl Verification {
             validate::text(&req.comment.replace(['\n', '\r', '\t'], " "), 0, 1000),
         );
         v.finish()?;
+        let Some(sealer) = self.sealer.as_deref() else {
+            return Err(error::failed_precondition(
+                "DOCUMENT_KEYS_MISSING",
+                &req.check,
+                "documents are sealed at rest and this deployment has no keys \
+                 (PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS): uploads are refused",
+            ));
+        };
         let scope = format!("verification.upload:{}", caller.resource_name());
         let mut tx = self.pool.begin().await.map_err(db)?;
         if let Some(previous) =
@@ -513,11 +655,16 @@ impl Verification {
                 format!("the check was already sent back to review {MAX_APPEALS} times"),
             ));
         }
+        let size = i64::try_from(req.content.len()).unwrap_or(i64::MAX);
+        document_quota(&mut tx, ids.0, ids.2, size, &req.check).await?;
         let id = Uuid::now_v7();
         let actor = caller.resource_name();
+        let (kid, sealed) = sealer
+            .seal(&req.content, &document_context(id))
+            .map_err(|e| error::internal(&std::io::Error::other(e)))?;
         let stored: DocumentRow = sqlx::query_as(
-            "INSERT INTO documents (id, account_id, check_id, doc_type, content_type, size_bytes, content, comment, uploaded_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            "INSERT INTO documents (id, account_id, check_id, doc_type, content_type, size_bytes, content, comment, uploaded_by, content_kid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11)
              RETURNING id, account_id, check_id, $10::uuid AS case_id, doc_type, content_type, size_bytes, comment, uploaded_by, created_at",
         )
         .bind(id)
@@ -525,11 +672,12 @@ impl Verification {
         .bind(ids.2)
         .bind(doc_type_name(doc_type))
         .bind(content_type)
-        .bind(i64::try_from(req.content.len()).unwrap_or(i64::MAX))
-        .bind(&req.content)
+        .bind(size)
+        .bind(&sealed)
         .bind(req.comment.trim())
         .bind(&actor)
         .bind(ids.1)
+        .bind(&kid)
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
@@ -897,15 +1045,31 @@ impl VerificationService for Verification {
                 ));
             }
         };
-        let row: Option<(Vec<u8>,)> =
-            sqlx::query_as("SELECT content FROM documents WHERE id = $1 AND account_id = $2")
-                .bind(id)
-                .bind(account)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db)?;
-        let Some((content,)) = row else {
+        let row: Option<(Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT content, content_kid FROM documents WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some((stored, kid)) = row else {
             return Err(error::not_found("document", name));
+        };
+        let content = match kid {
+            // Stored before sealing; sealed at the next start with keys.
+            None => stored,
+            Some(kid) => self
+                .sealer
+                .as_deref()
+                .and_then(|s| s.open(&kid, &stored, &document_context(id)))
+                .ok_or_else(|| {
+                    error::failed_precondition(
+                        "DOCUMENT_KEY_UNAVAILABLE",
+                        name,
+                        format!("the document is sealed with key {kid}, which this deployment does not hold"),
+                    )
+                })?,
         };
         let document: DocumentRow = sqlx::query_as(
             "SELECT d.id, d.account_id, d.check_id, c.case_id, d.doc_type, d.content_type, d.size_bytes,

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use partnerhub_platform::bus::{Consumer, QueueKind};
 use partnerhub_platform::config::{self, ConfigError, Env};
+use partnerhub_platform::crypto::Sealer;
 use partnerhub_platform::{Prepared, Serve, ServiceSettings};
 use partnerhub_proto::verification::v1::verification_service_server::VerificationServiceServer;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +47,11 @@ pub struct Config {
     /// default 30; checked every `PARTNERHUB_VERIFICATION_SUSPENSION_CHECK_SECS`,
     /// default 3600).
     pub suspension: suspension::SuspensionSettings,
+    /// Keys sealing uploaded documents at rest
+    /// (`PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS`, `id:base64-32-bytes[,id:…]`,
+    /// the first one active). Without it uploads refuse with
+    /// FAILED_PRECONDITION, like profile's payout numbers.
+    pub sealer: Option<Sealer>,
 }
 
 /// Reads verification's settings.
@@ -53,6 +59,13 @@ pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
     let days: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_SUSPEND_AFTER_DAYS", 30)?;
     let every: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_SUSPENSION_CHECK_SECS", 3600)?;
     let ttl: u64 = config::parse(env, "PARTNERHUB_VERIFICATION_EMAIL_TOKEN_TTL_HOURS", 72)?;
+    let sealer = match env.get("PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS") {
+        None => None,
+        Some(spec) => Some(Sealer::parse(&spec).map_err(|problem| ConfigError {
+            variable: "PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS".into(),
+            problem,
+        })?),
+    };
     Ok(Config {
         service: ServiceSettings::from_env("verification", DEFAULT_PORT, env)?,
         directory_file: env
@@ -63,6 +76,7 @@ pub fn config_from_env(env: &dyn Env) -> Result<Config, ConfigError> {
             after: Duration::from_secs(days.min(3650).saturating_mul(86_400)),
             every: Duration::from_secs(every.max(1)),
         },
+        sealer,
     })
 }
 
@@ -72,6 +86,11 @@ pub struct Service(Prepared, Config, Arc<dyn BusinessDirectory>);
 
 /// Binds, prepares the database and loads the directory.
 pub async fn build(config: Config) -> anyhow::Result<Service> {
+    if config.sealer.is_none() {
+        tracing::warn!(
+            "PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS is not set: document uploads are refused."
+        );
+    }
     let directory: Arc<dyn BusinessDirectory> = match &config.directory_file {
         Some(path) => Arc::new(FileDirectory::load(path)?),
         None => {
@@ -96,7 +115,8 @@ impl Service {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Service(prepared, config, directory) = self;
         let engine = Arc::new(cases::Engine::new(directory, config.email_token_ttl));
-        let api = api::Verification::new(prepared.pool().clone(), engine.clone());
+        let sealer = config.sealer.clone().map(Arc::new);
+        let api = api::Verification::new(prepared.pool().clone(), engine.clone(), sealer.clone());
         let routes = tonic::service::Routes::new(VerificationServiceServer::new(api));
         let names = vec!["partnerhub.verification.v1.VerificationService"];
         let consumers = vec![Consumer {
@@ -111,11 +131,22 @@ impl Service {
             config.suspension,
             job_stop.clone(),
         ));
+        // Documents stored in clear before sealing existed are sealed now.
+        let sealing = sealer.map(|sealer| {
+            tokio::spawn(api::seal_stored_documents(
+                prepared.pool().clone(),
+                sealer,
+                job_stop.clone(),
+            ))
+        });
         let served = prepared
             .run(Serve::new(routes, names).consumers(consumers), shutdown)
             .await;
         job_stop.cancel();
         let _ = job.await;
+        if let Some(sealing) = sealing {
+            let _ = sealing.await;
+        }
         served
     }
 }

@@ -87,6 +87,10 @@ impl Deployment {
                 partnerhub_testkit::PROFILE_TEST_KEYS.into(),
             ),
             (
+                "PARTNERHUB_VERIFICATION_ENCRYPTION_KEYS".into(),
+                format!("k1:{}", key()),
+            ),
+            (
                 "PARTNERHUB_NOTIFICATION_ENCRYPTION_KEYS".into(),
                 format!("k1:{}", key()),
             ),

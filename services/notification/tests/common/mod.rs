@@ -7,6 +7,7 @@ use std::time::Duration;
 use partnerhub_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use partnerhub_proto::notification::v1::{
     Delivery, DeliveryStatus, ListDeliveriesRequest, ListNotificationsRequest, Notification,
+    SendAlternateEmailVerificationRequest, VerifyAlternateEmailRequest,
 };
 use partnerhub_testkit::{PORTAL_URL, Suite, bearer, eventually};
 use tonic::transport::Channel;
@@ -255,4 +256,43 @@ pub async fn make_primary_contact(suite: &Suite, company: &partnerhub_testkit::C
         )
     });
     pool.close().await;
+}
+
+/// Proves `alternate` as its user (`token`) would: asks for the mail, takes
+/// the token from it and sends it back (the mail counts in
+/// `SmtpSink::count_to`).
+pub async fn verify_alternate(suite: &Suite, token: &str, alternate: &str) {
+    let mut client = notifications(suite);
+    let pending = client
+        .send_alternate_email_verification(
+            bearer(
+                token,
+                SendAlternateEmailVerificationRequest {
+                    name: "users/me/preferences".into(),
+                },
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pending.alternate_email, alternate);
+    assert!(!pending.alternate_email_verified);
+    let mail = suite.smtp.next_to(alternate, MAIL_WAIT).await.unwrap();
+    let mailed = link_token(&mail.text, "/preferences/verify-alternate-email");
+    let verified = client
+        .verify_alternate_email(
+            bearer(
+                token,
+                VerifyAlternateEmailRequest {
+                    name: "users/me/preferences".into(),
+                    token: mailed,
+                },
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.alternate_email_verified);
 }
