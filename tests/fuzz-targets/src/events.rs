@@ -43,6 +43,7 @@ pub const TYPES: &[MessageType] = message_types![
     identity::v1::PasswordChanged,
     identity::v1::AccountStateChanged,
     identity::v1::AccountMerged,
+    identity::v1::SessionsEnded,
     merge::v1::MergeInvitationCreated,
     merge::v1::MergeInvitationAccepted,
     merge::v1::MergeInvitationRejected,

@@ -50,6 +50,9 @@ const SKEW_SECS: i64 = 30;
 /// While the feed is down, how long identity's answer about one token is
 /// trusted before the token is checked again.
 pub const DOWN_RECHECK: Duration = Duration::from_secs(2);
+/// After identity could not answer about a token, how long the calls that
+/// waited for that answer are refused without asking again.
+const UNAVAILABLE_BACKOFF: Duration = Duration::from_millis(500);
 /// Heartbeat of the feed's connection: a connection that died silently is
 /// noticed after about two missed beats.
 const FEED_HEARTBEAT_SECS: u16 = 5;
@@ -99,12 +102,17 @@ struct Vouch {
     expires: i64,
     /// `Some` when identity refused the token for its account's state.
     refused: Option<()>,
+    /// Identity could not answer (the calls waiting for this answer fail
+    /// fast instead of asking one after another).
+    unavailable: bool,
 }
 
 /// The revocation set of one process; see the module docs.
 pub struct Revocations {
     known: RwLock<Known>,
     vouches: Mutex<HashMap<[u8; 32], Vouch>>,
+    /// Tokens being checked with identity now (one question per token).
+    asking: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     check: Arc<dyn SessionCheck>,
 }
 
@@ -126,6 +134,7 @@ impl Revocations {
                 epochs: 0,
             }),
             vouches: Mutex::new(HashMap::new()),
+            asking: Mutex::new(HashMap::new()),
             check,
         }
     }
@@ -217,18 +226,24 @@ impl Revocations {
             return Ok(());
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(vouch) = self.vouches.lock().ok().and_then(|v| v.get(&key).copied()) {
-            let recent = vouch.asked.elapsed() < DOWN_RECHECK;
-            if vouch.refused.is_some() && recent {
-                return Err(TokenError::AccountNotActive);
-            }
-            let good = match feed {
-                Feed::Live { epoch, .. } => vouch.epoch == Some(epoch) || recent,
-                Feed::Down => recent,
-            };
-            if vouch.refused.is_none() && good {
-                return Ok(());
-            }
+        if let Some(answer) = self.cached(&key, feed) {
+            return answer;
+        }
+        // One question per token at a time: calls that present the same
+        // token meanwhile wait for its answer instead of asking too (a busy
+        // client's token would otherwise send hundreds of questions to
+        // identity when the feed reconnects or goes down).
+        let gate = {
+            let mut asking = self
+                .asking
+                .lock()
+                .map_err(|_| TokenError::SessionCheckUnavailable("poisoned".into()))?;
+            asking.retain(|_, gate| Arc::strong_count(gate) > 1);
+            Arc::clone(asking.entry(key).or_default())
+        };
+        let _turn = gate.lock().await;
+        if let Some(answer) = self.cached(&key, feed) {
+            return answer;
         }
         let asked = Instant::now();
         let outcome = self.check.check(token, caller).await;
@@ -251,7 +266,47 @@ impl Revocations {
                 self.vouch(key, epoch, asked, caller.expires_at, Some(()));
                 Err(TokenError::AccountNotActive)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                self.mark_unavailable(key, asked, caller.expires_at);
+                Err(e)
+            }
+        }
+    }
+
+    /// Identity's remembered answer about the token `key`, if it still
+    /// counts under `feed`.
+    fn cached(&self, key: &[u8; 32], feed: Feed) -> Option<Result<(), TokenError>> {
+        let vouch = self.vouches.lock().ok().and_then(|v| v.get(key).copied())?;
+        let recent = vouch.asked.elapsed() < DOWN_RECHECK;
+        if vouch.unavailable {
+            return (vouch.asked.elapsed() < UNAVAILABLE_BACKOFF).then(|| {
+                Err(TokenError::SessionCheckUnavailable(
+                    "identity could not tell just now".into(),
+                ))
+            });
+        }
+        if vouch.refused.is_some() && recent {
+            return Some(Err(TokenError::AccountNotActive));
+        }
+        let good = match feed {
+            Feed::Live { epoch, .. } => vouch.epoch == Some(epoch) || recent,
+            Feed::Down => recent,
+        };
+        (vouch.refused.is_none() && good).then_some(Ok(()))
+    }
+
+    fn mark_unavailable(&self, key: [u8; 32], asked: Instant, expires: i64) {
+        if let Ok(mut vouches) = self.vouches.lock() {
+            vouches.insert(
+                key,
+                Vouch {
+                    epoch: None,
+                    asked,
+                    expires,
+                    refused: None,
+                    unavailable: true,
+                },
+            );
         }
     }
 
@@ -281,6 +336,7 @@ impl Revocations {
                 asked,
                 expires,
                 refused,
+                unavailable: false,
             },
         );
     }
