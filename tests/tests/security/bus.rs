@@ -41,10 +41,14 @@ fn rabbitmqctl(args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// A fresh virtual host holding the shipped definitions, one user per
-/// service (and the billing system), all with one password; deleted on drop.
+/// service (and the billing system) named `<tag>-<service>` instead of
+/// `partnerhub-<service>` (broker users are global: tests side by side must
+/// not share them), all with one password; deleted on drop.
 struct Broker {
     vhost: String,
+    tag: String,
     password: String,
+    users: Vec<String>,
 }
 
 impl Broker {
@@ -52,9 +56,12 @@ impl Broker {
     /// routing key): a binding that lets one service's messages reach
     /// another's queue, as a misconfiguration or a later subscription would.
     fn import(extra: &[(&str, &str, &str)]) -> anyhow::Result<Self> {
-        let broker = Self {
-            vhost: format!("ph-sec-{}", unique()),
+        let tag = format!("ph{}", unique());
+        let mut broker = Self {
+            vhost: format!("{tag}-vhost"),
+            tag,
             password: unique(),
+            users: Vec::new(),
         };
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -78,12 +85,25 @@ impl Broker {
             }
         }
         definitions["vhosts"] = serde_json::json!([{ "name": broker.vhost }]);
+        let own = format!("{}-", broker.tag);
+        for (list, field) in [
+            ("users", "name"),
+            ("permissions", "user"),
+            ("topic_permissions", "user"),
+        ] {
+            for item in definitions[list].as_array_mut().into_iter().flatten() {
+                if let Some(name) = item[field].as_str() {
+                    item[field] = name.replacen("partnerhub-", &own, 1).into();
+                }
+            }
+        }
         let users: Vec<String> = definitions["users"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(|u| u["name"].as_str().map(str::to_owned))
             .collect();
+        broker.users = users.clone();
         let file = std::env::temp_dir().join(format!("{}.json", broker.vhost));
         std::fs::write(&file, serde_json::to_vec(&definitions)?)?;
         rabbitmqctl(&["import_definitions", &file.to_string_lossy()])?;
@@ -93,7 +113,8 @@ impl Broker {
         }
         // The import is asynchronous: wait for the last permission.
         for _ in 0..50 {
-            if rabbitmqctl(&["list_permissions", "-p", &broker.vhost])?.contains("partnerhub-merge")
+            if rabbitmqctl(&["list_permissions", "-p", &broker.vhost])?
+                .contains(&broker.user("merge"))
             {
                 return Ok(broker);
             }
@@ -102,11 +123,18 @@ impl Broker {
         anyhow::bail!("the definitions never appeared in {}", broker.vhost)
     }
 
+    /// The broker user of `service`.
+    fn user(&self, service: &str) -> String {
+        format!("{}-{service}", self.tag)
+    }
+
     /// The AMQP URL of `service`'s user.
     fn url(&self, service: &str) -> String {
         format!(
-            "amqp://partnerhub-{service}:{}@127.0.0.1:5672/{}",
-            self.password, self.vhost
+            "amqp://{}:{}@127.0.0.1:5672/{}",
+            self.user(service),
+            self.password,
+            self.vhost
         )
     }
 
@@ -118,6 +146,7 @@ impl Broker {
             deployment_bus: Some(DeploymentBus {
                 namespace: "partnerhub".into(),
                 urls,
+                user_prefix: format!("{}-", self.tag),
             }),
             ..SuiteOptions::default()
         })
@@ -137,6 +166,9 @@ impl Broker {
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = rabbitmqctl(&["delete_vhost", &self.vhost]);
+        for user in &self.users {
+            let _ = rabbitmqctl(&["delete_user", user]);
+        }
     }
 }
 
@@ -240,6 +272,14 @@ async fn dead_letters(
     })
 }
 
+fn now() -> prost_types::Timestamp {
+    let now = chrono::Utc::now();
+    prost_types::Timestamp {
+        seconds: now.timestamp(),
+        nanos: 0,
+    }
+}
+
 fn assert_refused(outcome: &Result<(), String>, code: &str, what: &str) {
     match outcome {
         Err(e) if e.contains(code) => {}
@@ -265,7 +305,11 @@ async fn a_service_user_cannot_publish_into_another_services_queue_through_the_d
             &profile,
             "",
             queue,
-            message("accounts/x", &suspension, Some("partnerhub-profile")),
+            message(
+                "accounts/x",
+                &suspension,
+                Some(broker.user("profile").as_str()),
+            ),
         )
         .await?;
         assert_refused(&sent, "ACCESS_REFUSED", &format!("profile → {queue}"));
@@ -279,7 +323,7 @@ async fn a_service_user_cannot_publish_into_another_services_queue_through_the_d
         &profile,
         "",
         "partnerhub.notification.commands",
-        message("", &mail, Some("partnerhub-profile")),
+        message("", &mail, Some(broker.user("profile").as_str())),
     )
     .await?;
     assert_refused(&sent, "ACCESS_REFUSED", "profile → notification's commands");
@@ -288,7 +332,11 @@ async fn a_service_user_cannot_publish_into_another_services_queue_through_the_d
         &broker.url("identity"),
         "",
         "partnerhub.identity.events",
-        message("accounts/x", &suspension, Some("partnerhub-identity")),
+        message(
+            "accounts/x",
+            &suspension,
+            Some(broker.user("identity").as_str()),
+        ),
     )
     .await?;
     assert_refused(&sent, "ACCESS_REFUSED", "identity → its own queue");
@@ -332,7 +380,11 @@ async fn a_forged_suspension_request_from_another_services_user_is_dead_lettered
         &profile,
         "partnerhub.events",
         PROFILE_KEY,
-        message(&victim.account, &forged, Some("partnerhub-verification")),
+        message(
+            &victim.account,
+            &forged,
+            Some(broker.user("verification").as_str()),
+        ),
     )
     .await?;
     assert_refused(&sent, "PRECONDITION_FAILED", "a forged user_id");
@@ -341,14 +393,19 @@ async fn a_forged_suspension_request_from_another_services_user_is_dead_lettered
         &profile,
         "partnerhub.events",
         &AccountSuspensionRequested::full_name(),
-        message(&victim.account, &forged, Some("partnerhub-profile")),
+        message(
+            &victim.account,
+            &forged,
+            Some(broker.user("profile").as_str()),
+        ),
     )
     .await?;
     assert_refused(&sent, "ACCESS_REFUSED", "verification's routing key");
 
     // With its own user id, or none, the message reaches identity's queue,
     // and identity sets it apart.
-    for user_id in [Some("partnerhub-profile"), None] {
+    let profile_user = broker.user("profile");
+    for user_id in [Some(profile_user.as_str()), None] {
         let sent = publish_as(
             &profile,
             "partnerhub.events",
@@ -364,6 +421,10 @@ async fn a_forged_suspension_request_from_another_services_user_is_dead_lettered
         assert!(
             letter.last_error.contains("producer"),
             "no reason given: {letter:?}"
+        );
+        assert!(
+            letter.producer.is_empty() || letter.producer == profile_user,
+            "{letter:?}"
         );
         assert_eq!(letter.attempts, 0, "a forged message is never retried");
     }
@@ -409,7 +470,7 @@ async fn a_forged_mail_command_from_a_user_that_does_not_send_it_sends_no_mail_a
         &profile,
         "",
         "partnerhub.notification.commands",
-        message("", &forged, Some("partnerhub-profile")),
+        message("", &forged, Some(broker.user("profile").as_str())),
     )
     .await?;
     assert_refused(&sent, "ACCESS_REFUSED", "the default exchange");
@@ -418,13 +479,14 @@ async fn a_forged_mail_command_from_a_user_that_does_not_send_it_sends_no_mail_a
         &profile,
         "partnerhub.events",
         PROFILE_KEY,
-        message("", &forged, Some("partnerhub-profile")),
+        message("", &forged, Some(broker.user("profile").as_str())),
     )
     .await?;
     assert_eq!(sent, Ok(()));
     let dead = dead_letters(&broker, "notification", QueueKind::Commands, 1).await?;
     assert_eq!(dead[0].message_type, SendMail::full_name());
     assert!(dead[0].last_error.contains("producer"), "{:?}", dead[0]);
+    assert_eq!(dead[0].producer, broker.user("profile"));
     suite
         .smtp
         .expect_none_to(&victim.email, Duration::from_secs(3))
@@ -439,6 +501,7 @@ async fn a_forged_mail_command_from_a_user_that_does_not_send_it_sends_no_mail_a
     );
     let again = dead_letters(&broker, "notification", QueueKind::Commands, 1).await?;
     assert!(again[0].last_error.contains("producer"), "{:?}", again[0]);
+    assert_eq!(again[0].producer, broker.user("profile"), "still profile's");
     suite
         .smtp
         .expect_none_to(&victim.email, Duration::from_secs(2))
@@ -476,13 +539,13 @@ async fn genuine_messages_flow_and_a_retried_genuine_message_is_still_accepted()
         user: user.clone(),
         method: "self".into(),
         changed_by: user.clone(),
-        change_time: None,
+        change_time: Some(now()),
     };
     let sent = publish_as(
         &identity,
         "partnerhub.events",
         &PasswordChanged::full_name(),
-        message(&user, &changed, Some("partnerhub-identity")),
+        message(&user, &changed, Some(broker.user("identity").as_str())),
     )
     .await?;
     assert_eq!(sent, Ok(()));
@@ -494,13 +557,14 @@ async fn genuine_messages_flow_and_a_retried_genuine_message_is_still_accepted()
         given_name: "Late".into(),
         family_name: "Comer".into(),
         locale: "en-US".into(),
+        create_time: Some(now()),
         ..UserCreated::default()
     };
     let sent = publish_as(
         &identity,
         "partnerhub.events",
         &UserCreated::full_name(),
-        message(&user, &created, Some("partnerhub-identity")),
+        message(&user, &created, Some(broker.user("identity").as_str())),
     )
     .await?;
     assert_eq!(sent, Ok(()));
