@@ -281,10 +281,10 @@ fn now() -> prost_types::Timestamp {
 }
 
 fn assert_refused(outcome: &Result<(), String>, code: &str, what: &str) {
-    match outcome {
-        Err(e) if e.contains(code) => {}
-        other => panic!("{what}: expected {code}, got {other:?}"),
-    }
+    assert!(
+        matches!(outcome, Err(e) if e.contains(code)),
+        "{what}: expected {code}, got {outcome:?}"
+    );
 }
 
 #[tokio::test]
