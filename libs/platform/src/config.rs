@@ -112,6 +112,12 @@ impl ServiceSettings {
             "PARTNERHUB_AMQP_RETRY_DELAY_MS",
             bus.retry_delay.as_millis() as u64,
         )?);
+        if let Some(users) = env.get("PARTNERHUB_AMQP_USERS") {
+            bus.users = bus.parse_users(&users).ok_or_else(|| ConfigError {
+                variable: "PARTNERHUB_AMQP_USERS".into(),
+                problem: format!("{users:?}: use shared or per-service"),
+            })?;
+        }
         if bus.consumers == 0 {
             return Err(ConfigError {
                 variable: "PARTNERHUB_AMQP_CONSUMERS".into(),

@@ -214,6 +214,10 @@ async fn relay_batch(
     }
     let mut confirms = Vec::with_capacity(rows.len());
     let mut ids = Vec::with_capacity(rows.len());
+    // Every message names the broker user that publishes it; RabbitMQ
+    // refuses it if that is not this connection's user, and consumers
+    // accept a type only from its producer's user.
+    let user = lapin::types::ShortString::from(bus.config().user());
     for row in rows {
         let destination = Destination::parse(&row.destination).unwrap_or(Destination::Events);
         let message = OutgoingMessage {
@@ -232,7 +236,7 @@ async fn relay_batch(
                 row.routing_key.as_str().into(),
                 BasicPublishOptions::default(),
                 &message.payload,
-                message.properties(),
+                message.properties().with_user_id(user.clone()),
             )
             .await?;
         confirms.push((row.message_id, confirm));

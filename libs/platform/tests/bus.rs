@@ -137,7 +137,10 @@ async fn publish_all(config: &BusConfig, messages: &[&OutgoingMessage]) -> anyho
                 PROBE.into(),
                 BasicPublishOptions::default(),
                 &message.payload,
-                message.properties(),
+                // Messages name their producer; with one shared user, it.
+                message
+                    .properties()
+                    .with_user_id(config.user().as_str().into()),
             )
             .await?
             .await?;

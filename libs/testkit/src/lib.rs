@@ -44,6 +44,26 @@ pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
+/// Who produces each message type: the services' topology and the billing
+/// system, as the binary knows them (a test of the binary checks that they
+/// agree).
+pub fn producers() -> partnerhub_platform::bus::Producers {
+    use partnerhub_platform::bus::definitions::ExternalPublisher;
+    partnerhub_platform::bus::Producers::from_topology(
+        &[
+            partnerhub_identity::topology(),
+            partnerhub_profile::topology(),
+            partnerhub_verification::topology(),
+            partnerhub_notification::topology(),
+            partnerhub_merge::topology(),
+        ],
+        &[ExternalPublisher {
+            user: "partnerhub-billing",
+            events_prefix: "partnerhub.billing.v1.",
+        }],
+    )
+}
+
 /// A bus configuration with its own namespace, short retry delays, and
 /// queues that the broker deletes once unused.
 pub fn bus_config(amqp_url: &str) -> partnerhub_platform::bus::BusConfig {
@@ -53,6 +73,7 @@ pub fn bus_config(amqp_url: &str) -> partnerhub_platform::bus::BusConfig {
     bus.max_attempts = 3;
     bus.queue_expires = Some(Duration::from_secs(600));
     bus.quorum_queues = false;
+    bus.producers = producers();
     bus
 }
 

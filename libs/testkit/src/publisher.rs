@@ -24,9 +24,16 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// Connects to the broker of `bus`.
+    /// Connects to the broker of `bus` as the tests' shared user.
     pub async fn connect(bus: &BusConfig) -> anyhow::Result<Self> {
-        let connection = Connection::connect(AMQP_URL, ConnectionProperties::default()).await?;
+        let mut bus = bus.clone();
+        bus.url = AMQP_URL.to_owned();
+        Self::connect_as(&bus).await
+    }
+
+    /// Connects as the user of `bus.url`, whose id every message carries.
+    pub async fn connect_as(bus: &BusConfig) -> anyhow::Result<Self> {
+        let connection = Connection::connect(&bus.url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -106,7 +113,9 @@ impl Publisher {
                     ..BasicPublishOptions::default()
                 },
                 &message.payload,
-                message.properties(),
+                message
+                    .properties()
+                    .with_user_id(self.bus.user().as_str().into()),
             )
             .await?
             .await?;

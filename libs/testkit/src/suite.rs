@@ -56,6 +56,9 @@ pub struct DeploymentBus {
     pub namespace: String,
     /// AMQP URL per service name.
     pub urls: HashMap<&'static str, String>,
+    /// Prefix of the service users (`<namespace>-` when empty): a message
+    /// is accepted only from the user of its producer, `<prefix><service>`.
+    pub user_prefix: String,
 }
 
 /// A replica started beside the suite's own service.
@@ -166,6 +169,14 @@ impl Suite {
             Some(deployment) => {
                 let mut bus = BusConfig::new(AMQP_URL);
                 bus.namespace = deployment.namespace.clone();
+                bus.users = partnerhub_platform::bus::BrokerUsers::PerService {
+                    prefix: if deployment.user_prefix.is_empty() {
+                        format!("{}-", deployment.namespace)
+                    } else {
+                        deployment.user_prefix.clone()
+                    },
+                };
+                bus.producers = crate::producers();
                 bus
             }
             None => bus_config(AMQP_URL),

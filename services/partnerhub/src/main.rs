@@ -234,11 +234,12 @@ async fn dead_letters(action: DeadLetterAction) -> anyhow::Result<()> {
             let found = dead::list(&bus, name.as_str(), kind, limit).await?;
             for letter in &found {
                 println!(
-                    "{}\t{}\t{}\tattempts={}\t{}",
+                    "{}\t{}\t{}\tattempts={}\tproducer={}\t{}",
                     letter.message_id,
                     letter.message_type,
                     letter.subject,
                     letter.attempts,
+                    letter.producer,
                     letter.last_error
                 );
             }

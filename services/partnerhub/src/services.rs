@@ -105,22 +105,39 @@ impl Built {
 /// Reads the service's configuration, binds and migrates.
 pub async fn build(name: Name, env: &dyn Env) -> anyhow::Result<Built> {
     Ok(match name {
-        Name::Identity => Built::Identity(
-            partnerhub_identity::build(partnerhub_identity::Config::from_env(env)?).await?,
-        ),
-        Name::Profile => Built::Profile(
-            partnerhub_profile::build(partnerhub_profile::config_from_env(env)?).await?,
-        ),
-        Name::Verification => Built::Verification(
-            partnerhub_verification::build(partnerhub_verification::config_from_env(env)?).await?,
-        ),
-        Name::Notification => Built::Notification(
-            partnerhub_notification::build(partnerhub_notification::config_from_env(env)?).await?,
-        ),
+        Name::Identity => {
+            let mut config = partnerhub_identity::Config::from_env(env)?;
+            know_producers(&mut config.service.bus);
+            Built::Identity(partnerhub_identity::build(config).await?)
+        }
+        Name::Profile => {
+            let mut config = partnerhub_profile::config_from_env(env)?;
+            know_producers(&mut config.service.bus);
+            Built::Profile(partnerhub_profile::build(config).await?)
+        }
+        Name::Verification => {
+            let mut config = partnerhub_verification::config_from_env(env)?;
+            know_producers(&mut config.service.bus);
+            Built::Verification(partnerhub_verification::build(config).await?)
+        }
+        Name::Notification => {
+            let mut config = partnerhub_notification::config_from_env(env)?;
+            know_producers(&mut config.service.bus);
+            Built::Notification(partnerhub_notification::build(config).await?)
+        }
         Name::Merge => {
-            Built::Merge(partnerhub_merge::build(partnerhub_merge::config_from_env(env)?).await?)
+            let mut config = partnerhub_merge::config_from_env(env)?;
+            know_producers(&mut config.service.bus);
+            Built::Merge(partnerhub_merge::build(config).await?)
         }
     })
+}
+
+/// Tells `bus` who produces each message type, from the same topology as
+/// the RabbitMQ definitions.
+pub fn know_producers(bus: &mut partnerhub_platform::bus::BusConfig) {
+    let (services, external) = bus_topologies();
+    bus.producers = partnerhub_platform::bus::Producers::from_topology(&services, &external);
 }
 
 /// Creates and migrates the service's database only.
@@ -203,6 +220,13 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_testkit_knows_the_same_producers_as_the_binary() {
+        let mut bus = partnerhub_platform::bus::BusConfig::new("amqp://unused");
+        know_producers(&mut bus);
+        assert_eq!(bus.producers, partnerhub_testkit::producers());
+    }
 
     #[test]
     fn all_expands_and_unknown_names_are_refused() {

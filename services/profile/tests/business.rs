@@ -138,7 +138,9 @@ async fn publish(suite: &Suite, message: &OutgoingMessage) -> anyhow::Result<()>
             message.message_type.as_str().into(),
             Default::default(),
             &message.payload,
-            message.properties(),
+            message
+                .properties()
+                .with_user_id(suite.bus.user().as_str().into()),
         )
         .await?
         .await?;

@@ -1,6 +1,7 @@
 //! Removing what a run declared on the broker: a namespace's exchanges and
-//! every queue of its services (main, retry and dead-letter), since quorum
-//! queues do not expire by themselves.
+//! every queue of its services (main, retry and dead-letter, and the
+//! queues' dead-letter exchanges), since quorum queues do not expire by
+//! themselves.
 
 use anyhow::Context;
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
@@ -26,6 +27,13 @@ pub async fn delete_namespace(config: &BusConfig, services: &[&str]) -> anyhow::
                     .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
                     .await;
             }
+            let channel = connection.create_channel().await?;
+            let _ = channel
+                .exchange_delete(
+                    config.dead_letter_exchange(&queue).as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
         }
     }
     for exchange in [config.events_exchange(), config.commands_exchange()] {

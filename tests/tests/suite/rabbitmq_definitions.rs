@@ -91,6 +91,7 @@ async fn the_story_runs_with_one_user_per_service_and_no_user_reaches_beyond_its
             deployment_bus: Some(DeploymentBus {
                 namespace: "partnerhub".into(),
                 urls: urls.clone(),
+                ..DeploymentBus::default()
             }),
             ..SuiteOptions::default()
         })

@@ -4,6 +4,15 @@
 //! fails, and dead-lettered after `max_attempts` or when it can never succeed.
 //! The deliveries already in hand (up to the prefetch) share one transaction,
 //! in queue order; when one of them fails they are applied one by one.
+//!
+//! A message is applied only if its producer is the one the topology names
+//! for its type: the broker user in its `user_id` (which RabbitMQ checked
+//! against the publishing connection) must be that producer's user. Any
+//! other is dead-lettered at once with the reason, never applied, never
+//! retried. A replay of a dead letter comes from this service's own user
+//! through the queue's own dead-letter exchange; it vouches for the
+//! producer recorded when the message was dead-lettered, which the same
+//! check then applies to (so a replayed forgery is set apart again).
 
 use std::sync::Arc;
 
@@ -20,8 +29,8 @@ use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::BusConfig;
-use super::envelope::{IncomingMessage, redelivery_properties};
+use super::envelope::{IncomingMessage, PRODUCER_HEADER, dead_letter_properties, header_text};
+use super::{BusConfig, DEAD_KEY};
 
 /// The two queues a service may consume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,12 +210,17 @@ pub(crate) async fn run(
     // Whatever has arrived, up to the prefetch, is applied together.
     let mut batches =
         deliveries.ready_chunks(usize::from(config.batch.min(config.prefetch).max(1)));
+    let user = config.user();
+    let dlx = config.dead_letter_exchange(&queue);
     let ctx = Context {
         channel: &channel,
         consumer: &consumer,
         config: &config,
         pool: &pool,
         queue: &queue,
+        user: &user,
+        dlx: &dlx,
+        stop: &stop,
     };
     loop {
         let next = tokio::select! {
@@ -228,6 +242,21 @@ struct Context<'a> {
     config: &'a BusConfig,
     pool: &'a PgPool,
     queue: &'a str,
+    /// The broker user this consumer connects as.
+    user: &'a str,
+    /// The queue's dead-letter exchange.
+    dlx: &'a str,
+    stop: &'a CancellationToken,
+}
+
+/// What became of a delivery handled on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Acknowledged, retried or dead-lettered.
+    Done,
+    /// The database could not be reached: the delivery went back to the
+    /// queue after a pause, and so must the rest of the batch.
+    Unavailable,
 }
 
 impl Context<'_> {
@@ -240,7 +269,10 @@ impl Context<'_> {
         let mut messages = Vec::with_capacity(batch.len());
         for delivery in batch {
             match IncomingMessage::from_delivery(&delivery) {
-                Ok(message) => messages.push((delivery, message)),
+                Ok(message) => match self.check_producer(&delivery, &message) {
+                    Ok(()) => messages.push((delivery, message)),
+                    Err(reason) => self.dead_forged(&delivery, &message, &reason).await?,
+                },
                 Err(reason) => self.dead_envelope(&delivery, &reason).await?,
             }
         }
@@ -267,16 +299,92 @@ impl Context<'_> {
                 ),
             }
         }
+        let mut unavailable = false;
         for (delivery, message) in messages {
-            self.process(delivery, message).await?;
+            if unavailable {
+                // The database is down: the rest goes back to the queue too.
+                requeue(&delivery).await?;
+                continue;
+            }
+            unavailable = self.process(delivery, message).await? == Settled::Unavailable;
         }
         Ok(())
+    }
+
+    /// The producer of a delivery: the broker user in its `user_id`; for a
+    /// replay (published by this service's own user through the queue's own
+    /// dead-letter exchange), the producer recorded when it was
+    /// dead-lettered.
+    fn producer_of(&self, delivery: &Delivery) -> Option<String> {
+        let user_id = delivery
+            .properties
+            .user_id()
+            .as_ref()
+            .map(|u| u.as_str().to_owned())?;
+        if user_id == self.user
+            && delivery.exchange.as_str() == self.dlx
+            && let Some(recorded) = header_text(&delivery.properties, PRODUCER_HEADER)
+        {
+            return Some(recorded);
+        }
+        Some(user_id)
+    }
+
+    /// `Err` with the reason when the delivery does not come from the
+    /// producer of its type.
+    fn check_producer(&self, delivery: &Delivery, message: &IncomingMessage) -> Result<(), String> {
+        let expected = self.config.expected_producers(
+            self.consumer.service,
+            self.consumer.kind,
+            &message.message_type,
+        )?;
+        match self.producer_of(delivery) {
+            Some(producer) if expected.contains(&producer) => Ok(()),
+            Some(producer) => Err(format!(
+                "forged producer: {} from broker user {producer:?}, but only {expected:?} produce it",
+                message.message_type
+            )),
+            None => Err(format!(
+                "unauthenticated producer: {} carries no user_id ({expected:?} produce it)",
+                message.message_type
+            )),
+        }
+    }
+
+    async fn dead_forged(
+        &self,
+        delivery: &Delivery,
+        message: &IncomingMessage,
+        reason: &str,
+    ) -> lapin::Result<()> {
+        let queue = self.queue;
+        tracing::warn!(%queue, message_type = %message.message_type, message_id = %message.id, %reason, "Dead-lettered a message from the wrong producer.");
+        self.count(message, "forged", 0.0);
+        let producer = self.producer_of(delivery);
+        forward(
+            self.channel,
+            delivery,
+            self.dlx,
+            message.attempt,
+            reason,
+            producer.as_deref(),
+        )
+        .await
     }
 
     async fn dead_envelope(&self, delivery: &Delivery, reason: &str) -> lapin::Result<()> {
         let queue = self.queue;
         tracing::warn!(%queue, %reason, "Dead-lettered a message without a valid envelope.");
-        forward(self.channel, delivery, &format!("{queue}.dead"), 0, reason).await
+        let producer = self.producer_of(delivery);
+        forward(
+            self.channel,
+            delivery,
+            self.dlx,
+            0,
+            reason,
+            producer.as_deref(),
+        )
+        .await
     }
 
     fn span(&self, message: &IncomingMessage) -> tracing::Span {
@@ -306,7 +414,11 @@ impl Context<'_> {
 
     /// Applies one message in its own transaction, then acknowledges it,
     /// retries it or dead-letters it.
-    async fn process(&self, delivery: Delivery, message: IncomingMessage) -> lapin::Result<()> {
+    async fn process(
+        &self,
+        delivery: Delivery,
+        message: IncomingMessage,
+    ) -> lapin::Result<Settled> {
         let span = self.span(&message);
         let started = std::time::Instant::now();
         let outcome = async {
@@ -333,36 +445,48 @@ impl Context<'_> {
         message: IncomingMessage,
         outcome: Result<(), HandlerError>,
         started: std::time::Instant,
-    ) -> lapin::Result<()> {
-        let (channel, config, queue) = (self.channel, self.config, self.queue);
+    ) -> lapin::Result<Settled> {
+        let (channel, config) = (self.channel, self.config);
         // An unreachable database is not the message's fault: it keeps its
-        // attempt count and goes round the retry queue until the database is back.
-        let attempt = match &outcome {
-            Err(e) if e.is_unavailable() => message.attempt,
-            _ => message.attempt + 1,
-        };
+        // attempt count and returns to the queue after a pause, until the
+        // database is back.
+        if let Err(e) = &outcome
+            && e.is_unavailable()
+        {
+            self.count(&message, "unavailable", started.elapsed().as_secs_f64());
+            tracing::info!(error = %format!("{e:#}"), "The database is unreachable; the message returns to its queue.");
+            tokio::select! {
+                () = self.stop.cancelled() => {}
+                () = tokio::time::sleep(config.retry_delay) => {}
+            }
+            requeue(&delivery).await?;
+            return Ok(Settled::Unavailable);
+        }
+        let attempt = message.attempt + 1;
         let label = match &outcome {
             Ok(()) => "ack",
             Err(HandlerError::Transient(_)) if attempt < config.max_attempts => "retry",
             Err(_) => "dead",
         };
         self.count(&message, label, started.elapsed().as_secs_f64());
+        let producer = self.producer_of(&delivery);
         match outcome {
             Ok(()) => delivery
                 .acker
                 .ack(BasicAckOptions::default())
                 .await
-                .map(drop),
+                .map(drop)?,
             Err(HandlerError::Permanent(e)) => {
                 tracing::warn!(error = %format!("{e:#}"), "Dead-lettered a message that cannot be handled.");
                 forward(
                     channel,
                     &delivery,
-                    &format!("{queue}.dead"),
-                    message.attempt + 1,
+                    self.dlx,
+                    attempt,
                     &format!("{e:#}"),
+                    producer.as_deref(),
                 )
-                .await
+                .await?;
             }
             Err(HandlerError::Transient(e)) => {
                 if attempt >= config.max_attempts {
@@ -370,24 +494,28 @@ impl Context<'_> {
                     forward(
                         channel,
                         &delivery,
-                        &format!("{queue}.dead"),
+                        self.dlx,
                         attempt,
                         &format!("{e:#}"),
+                        producer.as_deref(),
                     )
-                    .await
+                    .await?;
                 } else {
                     tracing::info!(error = %format!("{e:#}"), attempt, "Message failed; it will be retried.");
-                    forward(
-                        channel,
-                        &delivery,
-                        &format!("{queue}.retry"),
-                        attempt,
-                        &format!("{e:#}"),
-                    )
-                    .await
+                    // Rejected, RabbitMQ moves it to the retry queue as it
+                    // is (the producer's user_id kept) and counts the
+                    // attempt in x-death.
+                    delivery
+                        .acker
+                        .nack(BasicNackOptions {
+                            requeue: false,
+                            ..BasicNackOptions::default()
+                        })
+                        .await?;
                 }
             }
         }
+        Ok(Settled::Done)
     }
 
     /// Applies every message in one transaction, in order.
@@ -432,22 +560,37 @@ async fn apply(
     consumer.handler.handle(tx, message).await
 }
 
-/// Publishes a copy of `delivery` to `queue` (through the default exchange),
-/// waits for the broker's confirm, then acknowledges the original. If the
-/// copy cannot be confirmed the original is returned to its queue.
+/// Returns `delivery` to its queue as it is.
+async fn requeue(delivery: &Delivery) -> lapin::Result<()> {
+    delivery
+        .acker
+        .nack(BasicNackOptions {
+            requeue: true,
+            ..BasicNackOptions::default()
+        })
+        .await
+        .map(drop)
+}
+
+/// Publishes a copy of `delivery` to the dead-letter queue (through the
+/// queue's dead-letter exchange `dlx`) with its attempts, the reason and its
+/// producer, waits for the broker's confirm, then acknowledges the original.
+/// If the copy cannot be confirmed the original is returned to its queue.
 async fn forward(
     channel: &Channel,
     delivery: &Delivery,
-    queue: &str,
+    dlx: &str,
     attempt: u32,
     error: &str,
+    producer: Option<&str>,
 ) -> lapin::Result<()> {
-    let properties = redelivery_properties(delivery, attempt, error);
+    let properties = dead_letter_properties(delivery, attempt, error, producer);
+    let queue = format!("{dlx} → {DEAD_KEY}");
     let confirmed = async {
         channel
             .basic_publish(
-                "".into(),
-                queue.into(),
+                dlx.into(),
+                DEAD_KEY.into(),
                 BasicPublishOptions::default(),
                 &delivery.data,
                 properties,
@@ -464,14 +607,7 @@ async fn forward(
             .map(drop),
         other => {
             tracing::warn!(%queue, outcome = ?other.as_ref().map(|c| c.is_ack()), "Could not forward a message; returning it to its queue.");
-            delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await
-                .map(drop)
+            requeue(delivery).await
         }
     }
 }

@@ -3,13 +3,20 @@
 //! nothing away (the messages return to the queue when the channel closes);
 //! a replayed message is removed from the dead-letter queue only after the
 //! broker confirmed its copy, with its attempt counter reset.
+//!
+//! A replay is published by the broker user the tool runs as (the service's
+//! own, from its configuration) through the queue's dead-letter exchange,
+//! never the default exchange. It keeps the producer recorded when the
+//! message was dead-lettered; the consumer accepts a replay only from its
+//! own user and only for that recorded producer, so replaying a forged
+//! message sets it apart again.
 
 use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Connection, ConnectionProperties};
 
-use super::envelope::{ATTEMPT_HEADER, ERROR_HEADER};
-use super::{BusConfig, QueueKind};
+use super::envelope::{ATTEMPT_HEADER, ERROR_HEADER, PRODUCER_HEADER};
+use super::{BusConfig, QueueKind, REQUEUE_KEY};
 
 /// One dead-lettered message, as an operator sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +31,8 @@ pub struct DeadLetter {
     pub attempts: i64,
     /// Why it was dead-lettered.
     pub last_error: String,
+    /// The broker user that produced it (empty: none was named).
+    pub producer: String,
 }
 
 fn header(headers: &FieldTable, name: &str) -> Option<AMQPValue> {
@@ -78,6 +87,7 @@ pub async fn list(
                 _ => 0,
             },
             last_error: text(header(&headers, ERROR_HEADER)),
+            producer: text(header(&headers, PRODUCER_HEADER)),
         });
     }
     // Unacknowledged, the messages go back to the queue.
@@ -95,6 +105,8 @@ pub async fn replay(
 ) -> lapin::Result<usize> {
     let target = config.queue(service, kind);
     let queue = format!("{target}.dead");
+    let dlx = config.dead_letter_exchange(&target);
+    let user = config.user();
     let (connection, channel) = connect(config).await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
@@ -111,17 +123,19 @@ pub async fn replay(
         let mut headers = delivery.properties.headers().clone().unwrap_or_default();
         let mut fresh = FieldTable::default();
         for (name, value) in headers.inner() {
-            if name.as_str() != ATTEMPT_HEADER && name.as_str() != ERROR_HEADER {
+            if ![ATTEMPT_HEADER, ERROR_HEADER, "x-death"].contains(&name.as_str()) {
                 fresh.insert(name.clone(), value.clone());
             }
         }
         fresh.insert(ShortString::from(ATTEMPT_HEADER), AMQPValue::LongLongInt(0));
         headers = fresh;
-        let properties = delivery.properties.clone().with_headers(headers);
+        let properties = super::envelope::without_user_id(&delivery.properties)
+            .with_headers(headers)
+            .with_user_id(ShortString::from(user.as_str()));
         let confirm = channel
             .basic_publish(
-                "".into(),
-                target.as_str().into(),
+                dlx.as_str().into(),
+                REQUEUE_KEY.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()

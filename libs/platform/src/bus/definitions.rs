@@ -2,13 +2,15 @@
 //! deployment: the topology the services declare, quorum queues, and one
 //! user per service whose permissions allow only what the service does —
 //! declare and read its own queues, publish its own events (topic
-//! permissions on their routing keys), send commands only where it must.
+//! permissions on their routing keys), send commands only where it must,
+//! and never write to the default exchange (a service's retries and dead
+//! letters go through its queues' own dead-letter exchanges).
 //! Generated from the services' own topology, so the file cannot drift from
 //! the code.
 
 use serde_json::{Value, json};
 
-use super::{BusConfig, QueueKind};
+use super::{BusConfig, DEAD_KEY, QueueKind, REQUEUE_KEY, RETRY_KEY};
 
 /// What one service does on the bus.
 #[derive(Debug, Clone)]
@@ -72,6 +74,7 @@ pub fn definitions(
     let mut topic_permissions = Vec::new();
     let mut queues = Vec::new();
     let mut bindings = Vec::new();
+    let mut dlx_exchanges = Vec::new();
     let retry_ms = u64::try_from(config.retry_delay.as_millis()).unwrap_or(u64::MAX);
     for s in services {
         let user = format!("{}-{}", config.namespace, s.service);
@@ -80,11 +83,10 @@ pub fn definitions(
             "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ""
         }));
         let own = format!("{ns}\\.{}\\..*", escape(s.service));
-        let mut write = vec![
-            format!("{ns}\\.events"),
-            "amq\\.default".to_owned(),
-            own.clone(),
-        ];
+        // Its own exchanges and queues (the dead-letter exchanges), the
+        // events exchange, and the commands exchange if it sends commands:
+        // never the default exchange.
+        let mut write = vec![format!("{ns}\\.events"), own.clone()];
         if !s.commands_to.is_empty() {
             write.push(format!("{ns}\\.commands"));
         }
@@ -93,22 +95,38 @@ pub fn definitions(
         // exchange, so every service may read it.
         let mut read = vec![own.clone(), escape(&events)];
         for (kind, keys) in &s.consumes {
-            let exchange = match kind {
+            let source = match kind {
                 QueueKind::Events => events.clone(),
                 QueueKind::Commands => commands.clone(),
             };
-            read.push(escape(&exchange));
+            read.push(escape(&source));
             let queue = config.queue(s.service, *kind);
-            let mut retry = arguments(config);
+            let dlx = config.dead_letter_exchange(&queue);
+            let dead_letter_to = |key: &str| {
+                let mut args = arguments(config);
+                args["x-dead-letter-exchange"] = json!(dlx);
+                args["x-dead-letter-routing-key"] = json!(key);
+                if config.quorum_queues {
+                    args["x-dead-letter-strategy"] = json!("at-least-once");
+                    args["x-overflow"] = json!("reject-publish");
+                }
+                args
+            };
+            let mut retry = dead_letter_to(REQUEUE_KEY);
             retry["x-message-ttl"] = json!(retry_ms);
-            retry["x-dead-letter-exchange"] = json!("");
-            retry["x-dead-letter-routing-key"] = json!(queue);
-            if config.quorum_queues {
-                retry["x-dead-letter-strategy"] = json!("at-least-once");
-                retry["x-overflow"] = json!("reject-publish");
+            dlx_exchanges.push(exchange(&dlx, "direct"));
+            for (key, target) in [
+                (RETRY_KEY, format!("{queue}.retry")),
+                (DEAD_KEY, format!("{queue}.dead")),
+                (REQUEUE_KEY, queue.clone()),
+            ] {
+                bindings.push(json!({
+                    "source": dlx, "vhost": vhost, "destination": target,
+                    "destination_type": "queue", "routing_key": key, "arguments": {}
+                }));
             }
             for (name, args) in [
-                (queue.clone(), arguments(config)),
+                (queue.clone(), dead_letter_to(RETRY_KEY)),
                 (format!("{queue}.retry"), retry),
                 (format!("{queue}.dead"), arguments(config)),
             ] {
@@ -123,7 +141,7 @@ pub fn definitions(
             };
             for key in keys {
                 bindings.push(json!({
-                    "source": exchange, "vhost": vhost, "destination": queue,
+                    "source": source, "vhost": vhost, "destination": queue,
                     "destination_type": "queue", "routing_key": key, "arguments": {}
                 }));
             }
@@ -159,12 +177,16 @@ pub fn definitions(
             "read": "^$",
         }));
     }
+    let exchanges: Vec<Value> = [exchange(&events, "topic"), exchange(&commands, "direct")]
+        .into_iter()
+        .chain(dlx_exchanges)
+        .collect();
     json!({
         "users": users,
         "vhosts": [{ "name": vhost }],
         "permissions": permissions,
         "topic_permissions": topic_permissions,
-        "exchanges": [exchange(&events, "topic"), exchange(&commands, "direct")],
+        "exchanges": exchanges,
         "queues": queues,
         "bindings": bindings,
         "policies": [],
@@ -216,6 +238,29 @@ mod tests {
                 .contains("partnerhub\\.commands")
         );
         assert!(!notification["write"].as_str().unwrap().contains("commands"));
+        for p in perms {
+            assert!(
+                !p["write"].as_str().unwrap().contains("amq"),
+                "a service user may write to the default exchange: {p}"
+            );
+        }
+        let exchanges: Vec<&str> = d["exchanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert!(exchanges.contains(&"partnerhub.notification.commands.dlx"));
+        let queue = d["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == "partnerhub.identity.events.retry")
+            .unwrap();
+        assert_eq!(
+            queue["arguments"]["x-dead-letter-exchange"],
+            "partnerhub.identity.events.dlx"
+        );
         assert!(
             notification["read"]
                 .as_str()
@@ -231,6 +276,10 @@ mod tests {
             .map(|q| q["name"].as_str().unwrap())
             .collect();
         assert!(queues.contains(&"partnerhub.notification.commands.dead"));
-        assert_eq!(d["bindings"][1]["routing_key"], "notification");
+        assert!(d["bindings"].as_array().unwrap().iter().any(|b| {
+            b["source"] == "partnerhub.commands"
+                && b["destination"] == "partnerhub.notification.commands"
+                && b["routing_key"] == "notification"
+        }));
     }
 }

@@ -1,12 +1,14 @@
 //! RabbitMQ: configuration and names, the CloudEvents envelope, a supervised
 //! connection that reconnects and re-declares everything, and consumers that
 //! apply each message once (inbox), retry with a delay and dead-letter after
-//! a number of attempts.
+//! a number of attempts, and accept a message type only from the broker user
+//! of its producer (`user_id`, checked by the broker at publish).
 
 mod consumer;
 pub mod dead;
 pub mod definitions;
 mod envelope;
+mod producers;
 mod supervisor;
 mod topology;
 
@@ -14,8 +16,10 @@ use std::time::Duration;
 
 pub use consumer::{Consumer, DeclaredQueue, Handler, HandlerError, QueueKind, id_in};
 pub use envelope::{
-    ATTEMPT_HEADER, ERROR_HEADER, IncomingMessage, OutgoingMessage, redelivery_properties,
+    ATTEMPT_HEADER, ERROR_HEADER, IncomingMessage, OutgoingMessage, PRODUCER_HEADER,
+    dead_letter_properties, redelivery_properties,
 };
+pub use producers::{BrokerUsers, Producer, Producers};
 pub use supervisor::Bus;
 pub use topology::{Destination, declare_exchanges, declare_queue};
 
@@ -49,6 +53,13 @@ pub struct BusConfig {
     /// queues, which tests use because a broker creating and expiring
     /// hundreds of quorum queues a minute stalls for seconds at a time.
     pub quorum_queues: bool,
+    /// Which broker users the services connect as
+    /// (`PARTNERHUB_AMQP_USERS`: `shared`, the default, or `per-service`).
+    pub users: BrokerUsers,
+    /// Who produces each message type: filled from the services' topology
+    /// by whoever knows all of it (the binary, the testkit). Empty, a
+    /// consumer with per-service users accepts nothing.
+    pub producers: Producers,
 }
 
 impl BusConfig {
@@ -64,6 +75,8 @@ impl BusConfig {
             retry_delay: Duration::from_secs(5),
             queue_expires: None,
             quorum_queues: true,
+            users: BrokerUsers::Shared,
+            producers: Producers::default(),
         }
     }
 
@@ -80,5 +93,34 @@ impl BusConfig {
     /// The queue of one service: `<ns>.<service>.events` or `.commands`.
     pub fn queue(&self, service: &str, kind: QueueKind) -> String {
         format!("{}.{service}.{}", self.namespace, kind.as_str())
+    }
+
+    /// The dead-letter exchange of `queue` (`<queue>.dlx`, direct, under the
+    /// service's own name prefix): routing key [`RETRY_KEY`] reaches
+    /// `<queue>.retry`, [`DEAD_KEY`] `<queue>.dead`, and [`REQUEUE_KEY`]
+    /// the queue itself. No service writes to the default exchange.
+    pub fn dead_letter_exchange(&self, queue: &str) -> String {
+        format!("{queue}.dlx")
+    }
+}
+
+/// Routing key of a queue's dead-letter exchange to its retry queue.
+pub const RETRY_KEY: &str = "retry";
+/// Routing key of a queue's dead-letter exchange to its dead-letter queue.
+pub const DEAD_KEY: &str = "dead";
+/// Routing key of a queue's dead-letter exchange back to the queue (from
+/// the retry queue, and for a replay).
+pub const REQUEUE_KEY: &str = "requeue";
+
+impl BusConfig {
+    /// The users setting from its text form (`shared`, `per-service`).
+    pub fn parse_users(&self, text: &str) -> Option<BrokerUsers> {
+        match text {
+            "shared" => Some(BrokerUsers::Shared),
+            "per-service" => Some(BrokerUsers::PerService {
+                prefix: format!("{}-", self.namespace),
+            }),
+            _ => None,
+        }
     }
 }
