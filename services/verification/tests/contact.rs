@@ -1217,6 +1217,9 @@ async fn accounts_rejected_for_more_than_30_days_are_suspended_once() {
         ops_permissions: vec![
             common::DECIDE.into(),
             "platform.identity.accounts.read".into(),
+            // The suspended founder's own token is refused everywhere now:
+            // the operator reads the programs.
+            "platform.profile.programs.read".into(),
         ],
         ..SuiteOptions::default()
     })
@@ -1269,7 +1272,7 @@ async fn accounts_rejected_for_more_than_30_days_are_suspended_once() {
     eventually(WAIT, || async {
         let programs = ProgramServiceClient::new(Suite::channel(suite.profile).ok()?)
             .list_programs(with_token(
-                &contoso.token,
+                &ops,
                 ListProgramsRequest {
                     parent: contoso.account.clone(),
                 },

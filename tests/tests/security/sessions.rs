@@ -213,7 +213,9 @@ async fn switch_account_after_an_admin_reset_is_refused() -> anyhow::Result<()> 
         )?)
         .await?
         .into_inner();
-    let second = second_account(&suite, &user).await?;
+    // The member's own account: a second account of theirs would be one the
+    // admin does not hold, and an admin reset is refused for such a user.
+    let second = account_of(&user);
     MemberServiceClient::new(Suite::channel(suite.identity)?)
         .reset_password(bearer(
             &access(&admin),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use partnerhub_proto::identity::v1::{
-    CreateUserRequest, RoleAssignment, SignInRequest, auth_service_client::AuthServiceClient,
-    member_service_client::MemberServiceClient,
+    CreateUserRequest, Invitation, InviteUsersRequest, RoleAssignment, SignInRequest,
+    auth_service_client::AuthServiceClient, member_service_client::MemberServiceClient,
 };
 use partnerhub_proto::merge::v1::{
     CreateMergeInvitationRequest, merge_service_client::MergeServiceClient,
@@ -120,6 +120,29 @@ pub async fn furnished(
         .member
         .unwrap_or_default();
     ids.insert("members", id_of(&member.name));
+
+    let invitation = MemberServiceClient::new(Suite::channel(suite.identity)?)
+        .invite_users(with_token(
+            &token,
+            InviteUsersRequest {
+                parent: company.account.clone(),
+                invitations: vec![Invitation {
+                    email: format!("invitee.{}@{}.com", unique(), name.to_lowercase()),
+                    roles: vec![RoleAssignment {
+                        role: "report_viewer".into(),
+                        locations: Vec::new(),
+                    }],
+                    ..Invitation::default()
+                }],
+                request_id: String::new(),
+            },
+        )?)
+        .await?
+        .into_inner()
+        .invitations
+        .pop()
+        .unwrap_or_default();
+    ids.insert("invitations", id_of(&invitation.name));
 
     let tenant = TenantServiceClient::new(Suite::channel(suite.profile)?)
         .associate_tenant(with_token(

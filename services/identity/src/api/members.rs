@@ -508,17 +508,19 @@ impl Identity {
             return Err(IdentityError::GlobalAdminPassword);
         }
         // A password opens every account its user belongs to. An admin
-        // reset hands one to the admin: it may open only accounts this
-        // account owns. A user who also belongs to another active account
-        // (their own company, one that invited them) resets their own
-        // password through the mailed link, which proves the mailbox.
-        if !members::other_active_accounts(&mut tx, user, account)
+        // reset hands one to the admin: it may open only accounts the admin
+        // already holds as a Global admin. A user who also belongs to
+        // another active account (their own company, one that invited them)
+        // resets their own password through the mailed link, which proves
+        // the mailbox.
+        let admin = caller.user_id().and_then(|u| u.parse::<Uuid>().ok());
+        if !members::accounts_opened_beyond(&mut tx, user, account, admin)
             .await?
             .is_empty()
         {
             return Err(IdentityError::Precondition {
                 reason: "MEMBER_OF_OTHER_ACCOUNTS",
-                message: "this user also belongs to other accounts; a reset by an admin would open those too, so the user resets their own password from the sign-in page".into(),
+                message: "this user also belongs to accounts you do not administer; a reset by you would open those too, so the user resets their own password from the sign-in page".into(),
             });
         }
         members::set_password(&mut tx, user, &hash, true).await?;

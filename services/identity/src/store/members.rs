@@ -250,19 +250,26 @@ pub async fn global_admin_accounts(
 }
 
 /// The active accounts other than `except` where `user` holds an active
-/// membership: the accounts a password of theirs opens besides `except`.
-pub async fn other_active_accounts(
+/// membership and `admin` is not an active Global admin: the accounts a
+/// password of `user` opens that `admin` does not already hold.
+pub async fn accounts_opened_beyond(
     conn: &mut PgConnection,
     user: Uuid,
     except: Uuid,
+    admin: Option<Uuid>,
 ) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar(
         "SELECT a.id FROM accounts a JOIN memberships m ON m.account_id = a.id
          WHERE m.user_id = $1 AND m.state = 'ACTIVE' AND a.state = 'ACTIVE' AND a.id <> $2
+           AND NOT EXISTS (
+               SELECT 1 FROM memberships g
+               WHERE g.account_id = a.id AND g.user_id = $3 AND g.state = 'ACTIVE'
+                 AND g.roles @> ARRAY['global_admin'])
          ORDER BY a.id",
     )
     .bind(user)
     .bind(except)
+    .bind(admin)
     .fetch_all(conn)
     .await
 }
