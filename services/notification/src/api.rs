@@ -941,12 +941,7 @@ impl NotificationService for Notifications {
         let caller = caller(&request)?;
         let req = request.get_ref();
         let user = own_preferences(caller, "name", &req.name)?;
-        if req.token.is_empty() || req.token.len() > 200 {
-            return Err(invalid_argument(vec![FieldViolation::new(
-                "token",
-                "is required (the token from the mail)",
-            )]));
-        }
+        mailed_token(&req.token)?;
         // The token proves the address it was mailed to, and only while that
         // is still the user's alternate email.
         let updated = sqlx::query(
@@ -965,10 +960,7 @@ impl NotificationService for Notifications {
         .map_err(db)?
         .rows_affected();
         if updated == 0 {
-            return Err(invalid_argument(vec![FieldViolation::new(
-                "token",
-                "is not valid for this user and alternate email, was already used, or has expired",
-            )]));
+            return Err(token_refused("this user and alternate email"));
         }
         Ok(Response::new(self.preferences(user).await?))
     }
@@ -980,12 +972,7 @@ impl NotificationService for Notifications {
         let caller = caller(&request)?;
         let req = request.get_ref();
         let user = own_preferences(caller, "name", &req.name)?;
-        if req.token.is_empty() || req.token.len() > 200 {
-            return Err(invalid_argument(vec![FieldViolation::new(
-                "token",
-                "is required (the token from the mail)",
-            )]));
-        }
+        mailed_token(&req.token)?;
         let updated = sqlx::query(
             "UPDATE preferences SET notification_email = pending_email, pending_email = '',
                  pending_token_hash = NULL, pending_expires_at = NULL,
@@ -999,10 +986,7 @@ impl NotificationService for Notifications {
         .map_err(db)?
         .rows_affected();
         if updated == 0 {
-            return Err(invalid_argument(vec![FieldViolation::new(
-                "token",
-                "is not valid for this user, was already used, or has expired",
-            )]));
+            return Err(token_refused("this user"));
         }
         Ok(Response::new(self.preferences(user).await?))
     }
@@ -1022,4 +1006,23 @@ impl NotificationService for Notifications {
 fn notification_email_message() -> Result<&'static catalog::Message, Status> {
     catalog::find("notification.verify_email")
         .ok_or_else(|| Status::internal("the catalog lacks notification.verify_email"))
+}
+
+/// A token from a mail is present and of a sane length.
+fn mailed_token(token: &str) -> Result<(), Status> {
+    if token.is_empty() || token.len() > 200 {
+        return Err(invalid_argument(vec![FieldViolation::new(
+            "token",
+            "is required (the token from the mail)",
+        )]));
+    }
+    Ok(())
+}
+
+/// A mailed token that proves nothing (any other user's, spent or expired).
+fn token_refused(valid_for: &str) -> Status {
+    invalid_argument(vec![FieldViolation::new(
+        "token",
+        format!("is not valid for {valid_for}, was already used, or has expired"),
+    )])
 }

@@ -450,18 +450,7 @@ impl Identity {
         )
         .await?;
         self.mail_invitation(&mut tx, &row, token).await?;
-        activity::record(
-            &mut tx,
-            activity::Entry {
-                account: row.account_id,
-                actor: &actor(caller),
-                action: "invitation.resent",
-                target: &name_of(&row),
-                old: None,
-                new: Some(serde_json::json!({ "email": row.email })),
-            },
-        )
-        .await?;
+        record(&mut tx, caller, &row, "invitation.resent").await?;
         tx.commit().await?;
         Ok(invitation_message(&row))
     }
@@ -512,18 +501,7 @@ impl Identity {
             .invitation_for_change(&mut tx, caller, &req.name)
             .await?;
         let row = invitations::resolve(&mut tx, row.id, "REVOKED", None).await?;
-        activity::record(
-            &mut tx,
-            activity::Entry {
-                account: row.account_id,
-                actor: &actor(caller),
-                action: "invitation.revoked",
-                target: &name_of(&row),
-                old: None,
-                new: Some(serde_json::json!({ "email": row.email })),
-            },
-        )
-        .await?;
+        record(&mut tx, caller, &row, "invitation.revoked").await?;
         tx.commit().await?;
         Ok(invitation_message(&row))
     }
@@ -615,6 +593,28 @@ impl InvitationService for Identity {
             Identity::revoke_invitation(self, &caller, request.into_inner()).await?,
         ))
     }
+}
+
+/// Records `action` on the invitation `row` in its account's activity.
+async fn record(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    row: &InvitationRow,
+    action: &str,
+) -> Result<()> {
+    activity::record(
+        conn,
+        activity::Entry {
+            account: row.account_id,
+            actor: &actor(caller),
+            action,
+            target: &name_of(row),
+            old: None,
+            new: Some(serde_json::json!({ "email": row.email })),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
